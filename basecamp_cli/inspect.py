@@ -1,0 +1,74 @@
+"""``basecamp specs`` and ``basecamp events``: what the spec sync saw and what happened."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+
+import click
+
+from basecamp_cli.options import global_options, globals_of
+from basecamp_cli.output import render
+from basecamp_cli.store import open_for_cli
+from daemon import queries
+
+SPEC_COLUMNS = (
+    ("PATH", lambda r: r["path"]),
+    ("SOURCE", lambda r: r["source_type"]),
+    ("DATASET", lambda r: r["dataset_name"]),
+    ("STATE", lambda r: r["state"]),
+    ("ERROR", lambda r: r["error"]),
+)
+
+EVENT_COLUMNS = (
+    ("AT (UTC)", lambda r: r["at"].strftime("%Y-%m-%d %H:%M:%S")),
+    ("SEVERITY", lambda r: r["severity"]),
+    ("KIND", lambda r: r["kind"]),
+    ("SUBJECT", lambda r: r["subject"]),
+    ("MESSAGE", lambda r: r["message"]),
+)
+
+
+@click.command("specs")
+@click.option("--errors", is_flag=True, help="Only invalid and duplicate spec files.")
+@global_options
+@click.pass_context
+def specs_command(ctx: click.Context, errors: bool) -> None:
+    """One row per spec file: path, source, dataset, state, error."""
+    open_for_cli(ctx)
+    rows = queries.list_spec_files(errors_only=errors)
+    render(globals_of(ctx).format, rows, SPEC_COLUMNS,
+           "No spec file errors." if errors else "No spec files.")
+
+
+DURATION = re.compile(r"^(\d+)([smhd])$")
+UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_since(value: str) -> datetime:
+    """``30m``, ``2h``, ``7d`` ago, or an ISO date/time (UTC unless it says otherwise)."""
+    match = DURATION.match(value.strip())
+    if match:
+        amount, unit = match.groups()
+        return datetime.now(timezone.utc) - timedelta(**{UNITS[unit]: int(amount)})
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r}: use a duration (30m, 2h, 7d) or an ISO time (2026-11-23T09:00Z)"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+@click.command("events")
+@click.option("--kind", help="Only events of this kind (spec_error, source_change, …).")
+@click.option("--since", help="Only events after this time: 30m, 2h, 7d or an ISO time.")
+@click.option("-n", "--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@global_options
+@click.pass_context
+def events_command(ctx: click.Context, kind: str | None, since: str | None, limit: int) -> None:
+    """The event log, oldest first: spec errors, sync errors, source changes, …"""
+    open_for_cli(ctx)
+    since_at = parse_since(since) if since else None
+    rows = queries.list_events(kind=kind, since=since_at, limit=limit)
+    render(globals_of(ctx).format, rows, EVENT_COLUMNS, "No events.")

@@ -1,0 +1,108 @@
+"""The ``basecamp`` (alias ``dli``) command line: a thin layer over ``daemon``.
+
+Errors basecamp expects are printed as one ``Error: …`` line on stderr with the exit
+code of their class (1 invalid/rejected, 3 daemon, 4 not found); usage errors exit 2.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from basecamp_cli.inspect import events_command, specs_command
+from basecamp_cli.options import global_options, globals_of
+from basecamp_cli.workflow import workflow
+from daemon.config import Config, load_config
+from daemon.errors import BasecampError
+from daemon.store import migrations
+from daemon.store.db import bind_store
+
+
+def load(ctx: click.Context) -> Config:
+    return load_config(globals_of(ctx).config)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@global_options
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """basecamp: a terminal control room for dataset workflows on Apache Airflow."""
+    globals_of(ctx)
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Run one sync cycle, then exit (cron, tests, CI).")
+@click.option(
+    "--allow-mass-removal", is_flag=True,
+    help="Apply a spec sync that removes more than max_delete_fraction of the workflows.",
+)
+@global_options
+@click.pass_context
+def daemon(ctx: click.Context, once: bool, allow_mass_removal: bool) -> None:
+    """Sync the spec store into the local store (foreground; logs to stderr)."""
+    from daemon.runtime import Daemon
+
+    config = load(ctx)
+    configure_logging(globals_of(ctx).verbose)
+    runner = Daemon(config)
+    if once:
+        report = runner.sync_specs(allow_mass_removal=allow_mass_removal)
+        if not report.ok:
+            raise BasecampError(report.error or "spec sync failed")
+        return
+    runner.run_forever()
+
+
+@cli.group()
+def db() -> None:
+    """The store's schema."""
+
+
+@db.command("upgrade")
+@global_options
+@click.pass_context
+def db_upgrade(ctx: click.Context) -> None:
+    """Apply pending schema migrations."""
+    database = bind_store(load(ctx).database.url)
+    applied = migrations.upgrade(database)
+    version = migrations.current_version(database)
+    if applied:
+        click.echo(f"Applied migrations {', '.join(map(str, applied))}; schema is at version {version}.")
+    else:
+        click.echo(f"Schema is up to date (version {version}).")
+
+
+cli.add_command(workflow)
+cli.add_command(specs_command)
+cli.add_command(events_command)
+
+
+def configure_logging(verbose: int) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose > 1 else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        cli.main(args=argv, prog_name="basecamp", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        return 1
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except BasecampError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        return exc.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

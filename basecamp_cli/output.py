@@ -1,0 +1,61 @@
+"""Printing results: rich tables for people, JSON (ISO-8601 UTC with ``Z``) for scripts.
+
+Every cell is a ``rich.text.Text``: names, errors and messages come from specs and
+Airflow and must never be read as Rich markup.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime, timezone
+from typing import Any, Callable, Sequence
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+
+def iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=_json_default) + "\n")
+
+
+def short_time(value: datetime | None) -> str:
+    if value is None:
+        return "-"
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+
+Column = tuple[str, Callable[[dict[str, Any]], str | None]]
+
+
+def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[Column], empty: str) -> None:
+    console = Console(soft_wrap=False, width=None if sys.stdout.isatty() else 200)
+    if not rows:
+        console.print(Text(empty, style="dim"))
+        return
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for header, _ in columns:
+        table.add_column(header, overflow="fold")
+    for row in rows:
+        table.add_row(*(Text(cell(row) or "-") for _, cell in columns))
+    console.print(table)
+
+
+def render(fmt: str, rows: Sequence[dict[str, Any]], columns: Sequence[Column], empty: str) -> None:
+    if fmt == "json":
+        print_json(list(rows))
+    else:
+        print_table(rows, columns, empty)

@@ -1,0 +1,175 @@
+"""``basecamp workflow …``: list workflows, and the store-side checks of the actions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from basecamp_cli.options import global_options, globals_of
+from basecamp_cli.output import render, short_time
+from basecamp_cli.store import open_for_cli
+from daemon import queries
+from daemon.errors import DaemonUnavailable, UserError
+from daemon.permissions import check_action, check_register
+from daemon.specs import DatasetSpec, SpecInvalid, parse_spec, validate_parameters
+from daemon.specs.params import parse_param_assignments
+
+
+@click.group()
+def workflow() -> None:
+    """Workflows: list them; run, backfill, pause and register them through the daemon."""
+
+
+def _next_run_cell(row: dict[str, Any]) -> str:
+    if row["overridden_by"]:
+        return f"- (overridden by {row['overridden_by']})"
+    return short_time(row["next_run"])
+
+
+LIST_COLUMNS = (
+    ("DATASET", lambda r: r["dataset_name"]),
+    ("SOURCE", lambda r: r["source_type"]),
+    ("STATUS", lambda r: r["status"]),
+    ("CRON", lambda r: r["cron"]),
+    ("TIMEZONE", lambda r: r["timezone"]),
+    ("NEXT RUN (UTC)", _next_run_cell),
+    ("CLUSTER", lambda r: r["cluster"]),
+    ("ERROR", lambda r: r["spec_error"]),
+)
+
+
+@workflow.command("list")
+@click.option("--source", type=click.Choice(["code", "manual", "all"]), default="all")
+@click.option("--enabled-only", is_flag=True, help="Only workflows whose schedule is enabled.")
+@click.option("-d", "--dataset", help="Only datasets whose name contains this text.")
+@click.option("--status", type=click.Choice(
+    ["active", "paused", "disabled", "overridden", "removed", "invalid"]))
+@click.option("--team")
+@click.option("--owner")
+@click.option("--limit", type=click.IntRange(min=1))
+@click.option("--all", "include_removed", is_flag=True, help="Include removed workflows.")
+@global_options
+@click.pass_context
+def list_command(ctx: click.Context, **filters: Any) -> None:
+    """Workflows with their source, status, schedule and cluster."""
+    open_for_cli(ctx)
+    rows = queries.list_workflows(queries.WorkflowFilter(**filters))
+    render(globals_of(ctx).format, rows, LIST_COLUMNS, "No workflows.")
+
+
+@workflow.command()
+@click.argument("name")
+@click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE")
+@click.option("--dry-run", is_flag=True, help="Validate and show what would run.")
+@click.option("--force", is_flag=True, help="Run even though the workflow is paused.")
+@global_options
+@click.pass_context
+def run(ctx: click.Context, name: str, params: tuple[str, ...], dry_run: bool, force: bool) -> None:
+    """Trigger a run of NAME on its Airflow cluster."""
+    open_for_cli(ctx)
+    target = check_action("run", name, force=force)
+    values = validate_parameters(DatasetSpec.from_json(target.spec), parse_param_assignments(list(params)))
+    if dry_run:
+        click.echo(f"Dry run: would run {name} ({target.source_type} spec) with parameters {values}")
+        return
+    _queue_unavailable("run")
+
+
+@workflow.command()
+@click.argument("name")
+@click.option("-s", "--start", "start", required=True, type=click.DateTime(["%Y-%m-%d"]))
+@click.option("-e", "--end", "end", required=True, type=click.DateTime(["%Y-%m-%d"]))
+@click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE")
+@click.option("--parallel", is_flag=True, help="Run the dates in parallel (default: in order).")
+@click.option("--dry-run", is_flag=True, help="Show the runs that would be created.")
+@global_options
+@click.pass_context
+def backfill(ctx: click.Context, name: str, start: Any, end: Any, params: tuple[str, ...],
+             parallel: bool, dry_run: bool) -> None:
+    """Run NAME for every scheduled date from START to END."""
+    open_for_cli(ctx)
+    if start.date() > end.date():
+        raise UserError(f"--start {start.date()} is after --end {end.date()}.")
+    target = check_action("backfill", name)
+    validate_parameters(DatasetSpec.from_json(target.spec), parse_param_assignments(list(params)))
+    _queue_unavailable("backfill")
+
+
+@workflow.command()
+@click.argument("name")
+@click.option("--reason", default="", help="Why (recorded with the action).")
+@global_options
+@click.pass_context
+def pause(ctx: click.Context, name: str, reason: str) -> None:
+    """Pause NAME's DAG in Airflow."""
+    open_for_cli(ctx)
+    check_action("pause", name)
+    _queue_unavailable("pause")
+
+
+@workflow.command()
+@click.argument("name")
+@global_options
+@click.pass_context
+def unpause(ctx: click.Context, name: str) -> None:
+    """Unpause NAME's DAG in Airflow."""
+    open_for_cli(ctx)
+    check_action("unpause", name)
+    _queue_unavailable("unpause")
+
+
+@workflow.command()
+@click.argument("spec_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Update an existing manual spec.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@global_options
+@click.pass_context
+def register(ctx: click.Context, spec_file: Path, force: bool, yes: bool) -> None:
+    """Register SPEC_FILE as a manual spec (written to manual/<name>.yaml)."""
+    config = open_for_cli(ctx)
+    try:
+        spec = parse_spec(spec_file.read_bytes(), str(spec_file), config.storage.max_spec_bytes).spec
+    except SpecInvalid as exc:
+        raise UserError(_spec_errors(exc)) from exc
+    _, code = check_register(spec.name, force=force)
+    if code is not None:
+        click.echo(
+            f"Warning: {spec.name} already exists in Code ({code.spec_path}).\n"
+            "         Your Manual registration will be overridden by Code.\n"
+            "         The Manual file will be kept but inactive.",
+            err=True,
+        )
+        if not yes:
+            click.confirm("Proceed?", abort=True, err=True)
+    _queue_unavailable("register")
+
+
+@workflow.command()
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@global_options
+@click.pass_context
+def unregister(ctx: click.Context, name: str, yes: bool) -> None:
+    """Delete NAME's manual spec and pause its DAG."""
+    open_for_cli(ctx)
+    target = check_action("unregister", name)
+    if not yes:
+        click.confirm(f"Delete {target.spec_path} and pause {name}?", abort=True, err=True)
+    _queue_unavailable("unregister")
+
+
+def _spec_errors(exc: SpecInvalid) -> str:
+    lines = [f"{exc.path}:{i.line}: {i.message}" if i.line else f"{exc.path}: {i.message}"
+             for i in exc.issues]
+    return "Invalid spec:\n  " + "\n  ".join(lines)
+
+
+def _queue_unavailable(kind: str) -> None:
+    """The request passed every check the store can make; carrying it out needs the
+    daemon's action queue, which this version of basecamp does not have yet."""
+    raise DaemonUnavailable(
+        f"The {kind} request is valid, but this version of basecamp has no action queue "
+        "yet, so the daemon cannot carry it out. Nothing was queued."
+    )

@@ -1,0 +1,32 @@
+"""Where basecamp keeps its files by default, in one place.
+
+Functions rather than module constants: platformdirs reads ``XDG_DATA_HOME`` /
+``XDG_CONFIG_HOME`` (and their platform equivalents) when called, so tests and
+long-running processes see the environment as it is now, not as it was at import.
+"""
+
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "basecamp"
+
+
+def user_data_dir() -> Path:
+    """The per-user data directory (default database and local spec store live here)."""
+    return platformdirs.user_data_path(APP_NAME, appauthor=False)
+
+
+def user_config_dir() -> Path:
+    """The per-user config directory (``config.toml`` is looked up here last)."""
+    return platformdirs.user_config_path(APP_NAME, appauthor=False)
+
+
+def default_database_url() -> str:
+    """A SQLite URL for ``basecamp.db`` in the user data directory (absolute path)."""
+    return "sqlite:///" + str((user_data_dir() / "basecamp.db").absolute())
+
+
+def default_spec_dir() -> Path:
+    """The root of the local spec store when ``[storage] path`` is not set."""
+    return user_data_dir() / "specs"

@@ -1,0 +1,1 @@
+"""The local store: Peewee models, connection and migrations."""

@@ -1,0 +1,71 @@
+"""Opening the store: one database URL, SQLite by default, PostgreSQL for shared setups."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlparse
+
+from peewee import Database, PostgresqlDatabase, SqliteDatabase
+
+from daemon.errors import ConfigError, UserError
+from daemon.store import migrations
+from daemon.store.models import database_proxy
+
+# WAL lets readers (dashboard, CLI) read while the daemon writes; the busy timeout makes a
+# writer that meets a checkpoint wait instead of failing with "database is locked".
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "busy_timeout": 15000,
+    "foreign_keys": 1,
+    "synchronous": "normal",
+}
+
+
+def connect(url: str) -> Database:
+    """A database for ``url`` (``sqlite:///relative``, ``sqlite:////abs``, ``postgresql://``)."""
+    parsed = urlparse(url)
+    if parsed.scheme == "sqlite":
+        path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else ""
+        if not path:
+            raise ConfigError(f"[database] url {url!r}: expected sqlite:///path/to/basecamp.db")
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=15)
+    if parsed.scheme in ("postgres", "postgresql"):
+        try:
+            import psycopg2  # noqa: F401  (peewee needs it; say how to get it if missing)
+        except ImportError as exc:
+            raise ConfigError(
+                "[database] url is PostgreSQL but psycopg2 is not installed: "
+                "pip install 'basecamp[postgres]'"
+            ) from exc
+        return PostgresqlDatabase(
+            parsed.path.lstrip("/"),
+            user=parsed.username,
+            password=parsed.password,
+            host=parsed.hostname,
+            port=parsed.port,
+        )
+    raise ConfigError(
+        f"[database] url {url!r}: unsupported scheme {parsed.scheme!r} (use sqlite or postgresql)"
+    )
+
+
+def bind_store(url: str) -> Database:
+    """Connect and bind the models to the database, leaving the schema as it is."""
+    db = connect(url)
+    database_proxy.initialize(db)
+    return db
+
+
+def open_store(url: str, *, upgrade: bool = True) -> Database:
+    """Connect, bind the models and bring the schema up to date (or check it is)."""
+    db = bind_store(url)
+    if upgrade:
+        migrations.upgrade(db)
+    elif migrations.current_version(db) != migrations.LATEST_VERSION:
+        raise UserError(
+            f"The store at {url} is at schema version {migrations.current_version(db)}, "
+            f"this basecamp needs {migrations.LATEST_VERSION}: run `basecamp db upgrade`."
+        )
+    return db

@@ -1,0 +1,55 @@
+"""Numbered schema migrations, applied in order by the daemon and ``basecamp db upgrade``.
+
+Each migration is a module ``mNNNN_<what>.py`` with ``DESCRIPTION`` and ``up(db)``; it
+runs in one transaction together with the row that records it, so a failed migration
+leaves the previous version intact.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from peewee import Database, IntegerField, Model, fn
+
+from daemon.errors import UserError
+from daemon.store.fields import UTCDateTimeField
+from daemon.store.migrations import m0001_initial
+from daemon.store.models import utcnow
+
+MIGRATIONS: tuple[ModuleType, ...] = (m0001_initial,)
+LATEST_VERSION = len(MIGRATIONS)
+
+
+class SchemaMigration(Model):
+    version = IntegerField(primary_key=True)
+    applied_at = UTCDateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "schema_migrations"
+
+
+def current_version(db: Database) -> int:
+    """The highest applied migration (0 for an empty database)."""
+    with db.bind_ctx([SchemaMigration]):
+        if not SchemaMigration.table_exists():
+            return 0
+        return SchemaMigration.select(fn.MAX(SchemaMigration.version)).scalar() or 0
+
+
+def upgrade(db: Database) -> list[int]:
+    """Apply every pending migration; returns the versions applied now."""
+    with db.bind_ctx([SchemaMigration]):
+        db.create_tables([SchemaMigration])
+        version = current_version(db)
+        if version > LATEST_VERSION:
+            raise UserError(
+                f"The store's schema is at version {version}, newer than this basecamp "
+                f"knows ({LATEST_VERSION}). Upgrade basecamp."
+            )
+        applied = []
+        for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
+            with db.atomic():
+                migration.up(db)
+                SchemaMigration.create(version=number)
+            applied.append(number)
+        return applied

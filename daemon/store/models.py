@@ -1,0 +1,135 @@
+"""The store's tables, declared once and bound to a database at start (``db.open_store``).
+
+Later capabilities add their tables (runs, task instances, actions, heartbeat, outbox)
+through new numbered migrations; the ``updated_at`` index on every mutable table is what
+lets the dashboard ask "what changed since my last look".
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from peewee import (
+    AutoField,
+    BooleanField,
+    CharField,
+    DatabaseProxy,
+    FloatField,
+    IntegerField,
+    Model,
+    TextField,
+)
+
+from daemon.store.fields import JSONField, UTCDateTimeField
+
+database_proxy = DatabaseProxy()
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class BaseModel(Model):
+    class Meta:
+        database = database_proxy
+        legacy_table_names = False
+
+
+class Cluster(BaseModel):
+    """One Airflow cluster per team, upserted from the config; health filled by the daemon."""
+
+    id = AutoField()
+    name = CharField(unique=True)
+    team = CharField(index=True)
+    url = TextField()
+    environment = CharField(default="development")
+    dag_name_prefix = CharField(default="")
+    api_version = CharField(default="auto")
+    detected_api_version = CharField(null=True)
+    airflow_version = CharField(null=True)
+    healthy = BooleanField(null=True)
+    latency_ms = FloatField(null=True)
+    last_ok_at = UTCDateTimeField(null=True)
+    last_error = TextField(null=True)
+    checked_at = UTCDateTimeField(null=True)
+    configured = BooleanField(default=True)
+    updated_at = UTCDateTimeField(default=utcnow, index=True)
+
+
+class Workflow(BaseModel):
+    """One row per (dataset name, source type); the last valid spec is kept on the row."""
+
+    id = AutoField()
+    dataset_name = CharField(max_length=200)
+    source_type = CharField(max_length=10)
+    status = CharField(max_length=16, index=True)
+    overridden_by = CharField(max_length=10, null=True)
+    spec_path = TextField(null=True)
+    spec = JSONField(null=True)
+    spec_yaml = TextField(null=True)
+    spec_error = TextField(null=True)
+    cron = CharField(null=True)
+    timezone = CharField(null=True)
+    enabled = BooleanField(default=True)
+    team = CharField(null=True, index=True)
+    owner = CharField(null=True)
+    description = TextField(null=True)
+    next_run = UTCDateTimeField(null=True)
+    is_paused = BooleanField(null=True)
+    valid_at = UTCDateTimeField(null=True)
+    removed_at = UTCDateTimeField(null=True)
+    created_at = UTCDateTimeField(default=utcnow)
+    updated_at = UTCDateTimeField(default=utcnow, index=True)
+
+    class Meta:
+        indexes = ((("dataset_name", "source_type"), True),)
+
+
+class SpecFile(BaseModel):
+    """One row per file in the spec store, with what the last fetch of it yielded."""
+
+    id = AutoField()
+    path = CharField(max_length=1024, unique=True)
+    source_type = CharField(max_length=10)
+    dataset_name = CharField(max_length=200, null=True, index=True)
+    state = CharField(max_length=10)
+    error = TextField(null=True)
+    error_line = IntegerField(null=True)
+    parse_error = TextField(null=True)
+    warnings = JSONField(null=True)
+    size = IntegerField()
+    version = CharField(max_length=200)
+    last_modified = UTCDateTimeField(null=True)
+    content = TextField(null=True)
+    spec = JSONField(null=True)
+    fetched_at = UTCDateTimeField(default=utcnow)
+    updated_at = UTCDateTimeField(default=utcnow, index=True)
+
+
+class Event(BaseModel):
+    """The event log: spec errors, sync errors, source changes, actions, health changes."""
+
+    id = AutoField()
+    at = UTCDateTimeField(default=utcnow, index=True)
+    kind = CharField(max_length=40, index=True)
+    severity = CharField(max_length=10)
+    subject = TextField()
+    message = TextField()
+    data = JSONField(null=True)
+
+
+class SyncState(BaseModel):
+    """Per sync job (``specs``, later one per cluster): last outcome and cursor."""
+
+    id = AutoField()
+    key = CharField(unique=True)
+    last_started_at = UTCDateTimeField(null=True)
+    last_ok_at = UTCDateTimeField(null=True)
+    last_error = TextField(null=True)
+    error_since = UTCDateTimeField(null=True)
+    cursor = TextField(null=True)
+    data = JSONField(null=True)
+    updated_at = UTCDateTimeField(default=utcnow)
+
+
+ALL_MODELS: tuple[type[BaseModel], ...] = (Cluster, Workflow, SpecFile, Event, SyncState)

@@ -1,0 +1,213 @@
+"""The spec sync against the in-memory spec store: incrementality and the override policy."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from daemon.spec_store import MemorySpecStore
+from daemon.spec_sync import SpecSync
+from daemon.store.models import Event, SpecFile, SyncState, Workflow
+from tests.specs import spec_yaml
+
+NOW = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
+
+
+def make_sync(store, source, fraction: float = 0.5) -> SpecSync:
+    return SpecSync(store, source, max_spec_bytes=4096, max_delete_fraction=fraction,
+                    clock=lambda: NOW)
+
+
+def wf(name: str, source: str) -> Workflow:
+    return Workflow.get((Workflow.dataset_name == name) & (Workflow.source_type == source))
+
+
+def kinds() -> list[str]:
+    return [e.kind for e in Event.select().order_by(Event.id)]
+
+
+def test_cold_sync_creates_workflows_with_next_run(store):
+    source = MemorySpecStore({
+        "code/a.yaml": spec_yaml("ds.a", cron="0 9 * * *", timezone="Asia/Seoul"),
+        "manual/ds.b.yaml": spec_yaml("ds.b", enabled=False),
+        "README.md": b"not a spec",
+    })
+    report = make_sync(store, source).run()
+    assert report.ok and report.listed == 2 and report.fetched == 2
+    a = wf("ds.a", "code")
+    assert (a.status, a.cron, a.timezone, a.spec_path) == ("active", "0 9 * * *", "Asia/Seoul", "code/a.yaml")
+    assert a.next_run == datetime(2026, 11, 24, 0, 0, tzinfo=timezone.utc)  # 09:00 KST
+    b = wf("ds.b", "manual")
+    assert (b.status, b.next_run) == ("disabled", None)
+
+
+def test_unchanged_files_are_not_read_again_and_rows_not_rewritten(store):
+    source = MemorySpecStore({f"code/{i}.yaml": spec_yaml(f"ds.{i}") for i in range(5)})
+    sync = make_sync(store, source)
+    sync.run()
+    reads, stamps = source.read_calls, [w.updated_at for w in Workflow.select()]
+    report = sync.run()
+    assert source.read_calls == reads and report.fetched == 0 and report.unchanged == 5
+    assert [w.updated_at for w in Workflow.select()] == stamps
+
+    source.write("code/3.yaml", spec_yaml("ds.3", cron="5 9 * * *"))
+    report = sync.run()
+    assert source.read_calls == reads + 1 and report.fetched == 1
+    assert wf("ds.3", "code").cron == "5 9 * * *"
+
+
+def test_code_overrides_manual_and_manual_falls_back_when_code_is_deleted(store):
+    source = MemorySpecStore({"manual/ds.x.yaml": spec_yaml("ds.x", cron="0 8 * * *")})
+    sync = make_sync(store, source)
+    sync.run()
+    assert wf("ds.x", "manual").status == "active"
+
+    source.write("code/x.yaml", spec_yaml("ds.x"))
+    sync.run()
+    manual = wf("ds.x", "manual")
+    assert (manual.status, manual.overridden_by, manual.next_run) == ("overridden", "code", None)
+    assert wf("ds.x", "code").status == "active"
+    change = Event.get(Event.kind == "source_change")
+    assert change.subject == "ds.x" and change.data == {"dataset_name": "ds.x", "from": "manual", "to": "code"}
+    assert source.read("manual/ds.x.yaml")  # the manual file is kept
+
+    source.delete("code/x.yaml")
+    sync.run()
+    manual = wf("ds.x", "manual")
+    assert (manual.status, manual.overridden_by) == ("active", None)
+    assert wf("ds.x", "code").status == "removed"
+    changes = Event.select().where(Event.kind == "source_change").order_by(Event.id)
+    assert [e.data["to"] for e in changes] == ["code", "manual"]
+
+
+def test_code_spec_that_was_never_valid_does_not_override(store):
+    source = MemorySpecStore({
+        "manual/ds.x.yaml": spec_yaml("ds.x"),
+        "code/x.yaml": spec_yaml("ds.x", cron="61 * * * *"),
+    })
+    make_sync(store, source).run()
+    manual, code = wf("ds.x", "manual"), wf("ds.x", "code")
+    assert manual.status == "active" and code.status == "invalid"
+    assert "cron" in code.spec_error
+    assert "code/x.yaml has never been valid" in manual.spec_error
+    assert not Event.select().where(Event.kind == "source_change").exists()
+
+
+def test_invalid_edit_keeps_last_good_version_and_errors_are_evented(store):
+    source = MemorySpecStore({"code/x.yaml": spec_yaml("ds.x", cron="0 9 * * *")})
+    sync = make_sync(store, source)
+    sync.run()
+    source.write("code/x.yaml", spec_yaml("ds.x", cron="not a cron"))
+    sync.run()
+    row = wf("ds.x", "code")
+    assert (row.status, row.cron) == ("active", "0 9 * * *")
+    assert "last valid version stays in force" in row.spec_error
+    spec_file = SpecFile.get(SpecFile.path == "code/x.yaml")
+    assert spec_file.state == "invalid" and spec_file.error_line == 7
+    sync.run()  # the same error again: no second event
+    assert kinds().count("spec_error") == 1
+
+    source.write("code/x.yaml", spec_yaml("ds.x", cron="30 9 * * *"))
+    sync.run()
+    row = wf("ds.x", "code")
+    assert (row.cron, row.spec_error) == ("30 9 * * *", None)
+    assert kinds().count("spec_error_cleared") == 1
+
+
+def test_duplicate_names_first_key_wins_and_second_takes_over_when_first_goes(store):
+    source = MemorySpecStore({
+        "code/a.yaml": spec_yaml("ds.x", cron="1 * * * *"),
+        "code/b.yaml": spec_yaml("ds.x", cron="2 * * * *"),
+    })
+    sync = make_sync(store, source)
+    sync.run()
+    assert wf("ds.x", "code").cron == "1 * * * *"
+    duplicate = SpecFile.get(SpecFile.path == "code/b.yaml")
+    assert duplicate.state == "duplicate" and "code/a.yaml" in duplicate.error
+
+    source.delete("code/a.yaml")
+    sync.run()
+    row = wf("ds.x", "code")
+    assert (row.cron, row.spec_path, row.status) == ("2 * * * *", "code/b.yaml", "active")
+    assert SpecFile.get(SpecFile.path == "code/b.yaml").state == "valid"
+
+
+def test_failed_listing_changes_nothing_and_is_reported_once(store):
+    source = MemorySpecStore({"code/a.yaml": spec_yaml("ds.a"), "code/b.yaml": spec_yaml("ds.b")})
+    sync = make_sync(store, source)
+    sync.run()
+    source.fail_list = True
+    for _ in range(2):
+        report = sync.run()
+        assert not report.ok and "Cannot list" in report.error
+    assert Workflow.select().where(Workflow.status == "active").count() == 2
+    assert kinds().count("sync_error") == 1
+    assert SyncState.get(SyncState.key == "specs").last_error
+
+    source.fail_list = False
+    assert sync.run().ok
+    assert kinds().count("sync_recovered") == 1
+    assert SyncState.get(SyncState.key == "specs").last_error is None
+
+
+def test_read_failure_keeps_the_last_version(store):
+    source = MemorySpecStore({"code/a.yaml": spec_yaml("ds.a", cron="1 * * * *")})
+    sync = make_sync(store, source)
+    sync.run()
+    source.write("code/a.yaml", spec_yaml("ds.a", cron="2 * * * *"))
+    source.fail_read = {"code/a.yaml"}
+    report = sync.run()
+    assert not report.ok and "Could not read code/a.yaml" in report.error
+    assert wf("ds.a", "code").cron == "1 * * * *"
+    source.fail_read = set()
+    assert sync.run().ok and wf("ds.a", "code").cron == "2 * * * *"
+
+
+def test_mass_removal_is_refused_unless_allowed(store):
+    source = MemorySpecStore({f"code/{i}.yaml": spec_yaml(f"ds.{i}") for i in range(10)})
+    sync = make_sync(store, source)
+    sync.run()
+    for i in range(6):
+        source.delete(f"code/{i}.yaml")
+    report = sync.run()
+    assert not report.ok and report.refused_removals == 6
+    assert Workflow.select().where(Workflow.status == "removed").count() == 0
+    assert SpecFile.select().count() == 10
+    assert kinds().count("mass_removal_refused") == 1
+
+    report = sync.run(allow_mass_removal=True)
+    assert report.ok and report.removed == 6
+    assert Workflow.select().where(Workflow.status == "removed").count() == 6
+    assert SpecFile.select().count() == 4
+
+
+def test_small_removal_goes_through_and_a_returning_spec_is_restored(store):
+    source = MemorySpecStore({f"code/{i}.yaml": spec_yaml(f"ds.{i}") for i in range(4)})
+    sync = make_sync(store, source)
+    sync.run()
+    source.delete("code/0.yaml")
+    assert sync.run().removed == 1
+    row = wf("ds.0", "code")
+    assert (row.status, row.removed_at) == ("removed", NOW)
+    assert row.spec is not None  # kept for history
+    source.write("code/0.yaml", spec_yaml("ds.0"))
+    sync.run()
+    row = wf("ds.0", "code")
+    assert (row.status, row.removed_at) == ("active", None)
+
+
+def test_oversized_file_is_rejected_without_reading_it(store):
+    source = MemorySpecStore({"code/big.yaml": b"#" * 5000})
+    make_sync(store, source).run()
+    assert source.read_calls == 0
+    row = SpecFile.get(SpecFile.path == "code/big.yaml")
+    assert row.state == "invalid" and "max_spec_bytes" in row.error
+
+
+@pytest.mark.parametrize("content", [b"\xff\xfe bad", b"- a\n- list\n", b"a: [unclosed\n"])
+def test_hostile_files_are_recorded_not_raised(store, content):
+    source = MemorySpecStore({"code/bad.yaml": content, "code/good.yaml": spec_yaml("ds.good")})
+    assert make_sync(store, source).run().ok
+    assert SpecFile.get(SpecFile.path == "code/bad.yaml").state == "invalid"
+    assert wf("ds.good", "code").status == "active"
