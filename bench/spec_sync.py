@@ -6,7 +6,7 @@
 store. Prints: cold sync; a no-change re-sync (wall time and S3 requests by operation);
 a re-sync after one file changed; peak RSS; and, in the same process, a baseline that
 lists, fetches and re-parses every object each cycle, with our no-change re-sync as a
-ratio against it.
+ratio against it, and the bare listing time (the floor any S3 client pays per cycle).
 """
 
 from __future__ import annotations
@@ -111,15 +111,22 @@ def main() -> None:
             counter.take()
             timed("re-sync after one file changed", lambda: short(sync.run()), counter)
 
+            floor = []
+            for _ in range(3):
+                elapsed, _ = timed("listing only (the floor)", lambda: len(source.list()), counter)
+                floor.append(elapsed)
+
             baseline = []
             for _ in range(3):
                 elapsed, _ = timed("baseline (list+fetch+parse all)", lambda: baseline_cycle(source), counter)
                 baseline.append(elapsed)
 
-        best_ours, best_base = min(no_change), min(baseline)
+        best_ours, best_base, best_floor = min(no_change), min(baseline), min(floor)
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print()
         print(f"no-change re-sync: best {best_ours * 1000:.0f} ms, requests {requests}")
+        print(f"listing floor:     best {best_floor * 1000:.0f} ms (the S3 server answering the list pages)")
+        print(f"our overhead:      {(best_ours - best_floor) * 1000:.0f} ms above the listing floor")
         print(f"baseline cycle:    best {best_base * 1000:.0f} ms")
         print(f"ratio:             {best_base / best_ours:.1f}x faster than the baseline")
         print(f"peak RSS:          {peak_mb:.0f} MB (this process; moto runs in its own)")

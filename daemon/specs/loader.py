@@ -43,6 +43,9 @@ _KEY_KINDS = {
     _TAG + "null": "null",
     _TAG + "timestamp": "a date",
 }
+# Explicitly tagged values (``!!int abc``) must read as the tag says, as plain ones do.
+_CHECKED_TAGS = {_TAG + t for t in ("int", "float", "bool")}
+_RESOLVER = Resolver()
 _NON_FINITE = re.compile(r"[-+]?\.(inf|nan)", re.IGNORECASE)
 _MAX_INT_CHARS = 30
 # What YAML itself refuses (PyYAML's Reader.NON_PRINTABLE), checked up front so both
@@ -53,8 +56,8 @@ _NON_PRINTABLE = re.compile(
 
 
 class _TooManyNodes(Exception):
-    def __init__(self, node_mark: yaml.Mark | None):
-        self.mark = node_mark
+    def __init__(self, mark: yaml.Mark | None):
+        self.mark = mark
 
 
 class _BudgetComposer(Composer):
@@ -62,10 +65,11 @@ class _BudgetComposer(Composer):
 
     _composed = 0
 
-    def compose_node(self, parent: Node | None, index: object) -> Node:
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
         self._composed += 1
         if self._composed > MAX_NODES:
-            raise _TooManyNodes(self.peek_event().start_mark)
+            # peek_event comes from the parser half of the loader class.
+            raise _TooManyNodes(self.peek_event().start_mark)  # type: ignore[attr-defined]
         return super().compose_node(parent, index)
 
 
@@ -77,7 +81,9 @@ class _TimestampsAsText(SafeConstructor):
     """
 
 
-_TimestampsAsText.add_constructor(_TAG + "timestamp", SafeConstructor.construct_scalar)
+_TimestampsAsText.add_constructor(  # type: ignore[type-var]
+    _TAG + "timestamp", SafeConstructor.construct_scalar
+)
 
 
 class PurePythonLoader(Reader, Scanner, Parser, _BudgetComposer, _TimestampsAsText, Resolver):
@@ -147,8 +153,7 @@ def load_document(data: bytes, path: str, max_bytes: int) -> Document:
         _fail(path, f"control character U+{ord(bad.group()):04X} is not allowed in YAML; "
               "remove it", line)
     root, yaml_loader = _compose(text, path)
-    if root is None or (isinstance(root, ScalarNode) and root.tag == _TAG + "null"
-                        and root.value in ("", "~", "null")):
+    if root is None or (isinstance(root, ScalarNode) and root.tag == _TAG + "null"):
         _fail(path, "file is empty; a spec is a YAML mapping with at least name, owner, "
               "team and schedule")
     if not isinstance(root, MappingNode):
@@ -193,8 +198,9 @@ def _syntax_problem(exc: yaml.MarkedYAMLError, text: str) -> tuple[str, int | No
         return ("file holds more than one YAML document (the next one starts here); "
                 "keep one spec per file and remove the extra '---'", line)
     problem = exc.problem or exc.context or "invalid YAML"
-    if exc.context and exc.problem and exc.context_mark and exc.context_mark.line != mark.line:
-        problem += f" ({exc.context} on line {exc.context_mark.line + 1})"
+    context_line = exc.context_mark.line + 1 if exc.context_mark else None
+    if exc.context and exc.problem and context_line not in (None, line):
+        problem += f" ({exc.context} on line {context_line})"
     if mark and _char_at(text, mark) == "\t":
         hint = "indent with spaces, YAML does not allow tabs"
     elif "alias" in problem:
@@ -214,7 +220,7 @@ def _char_at(text: str, mark: yaml.Mark) -> str:
 
 def _children(node: Node) -> list[Node]:
     if isinstance(node, SequenceNode):
-        return node.value
+        return list(node.value)
     if isinstance(node, MappingNode):
         return [n for pair in node.value for n in pair]
     return []
@@ -287,7 +293,8 @@ def _walk(root: MappingNode) -> tuple[dict[Path, int], list[SpecIssue]]:
                     lines[path + (key.value,)] = _line(key)
                     stack.append((path + (key.value,), value, frozenset()))
             stack.extend((path, item, shadowed | seen) for item in merges)
-    return lines, [SpecIssue(message, line) for message, line in issues]
+    return lines, sorted((SpecIssue(message, line) for message, line in issues),
+                         key=lambda issue: issue.line or 0)
 
 
 def _node_problem(node: Node, path: Path) -> str | None:
@@ -302,6 +309,11 @@ def _node_problem(node: Node, path: Path) -> str | None:
 def _scalar_problem(node: ScalarNode) -> str | None:
     if node.tag not in _SCALAR_TAGS:
         return _tag_problem(node.tag)
+    if node.tag in _CHECKED_TAGS and node.tag != _RESOLVER.resolve(  # type: ignore[no-untyped-call]
+        ScalarNode, node.value, (True, False)
+    ):
+        return (f"{_short(node.value)!r} is not a valid {_tag_name(node.tag)}; fix the "
+                "value or remove the tag")
     if node.tag == _TAG + "int" and len(node.value) > _MAX_INT_CHARS:
         return f"number {_short(node.value)} is too large; use a smaller number"
     if node.tag == _TAG + "float" and _NON_FINITE.fullmatch(node.value):
@@ -324,9 +336,12 @@ def _key_problem(key: Node, seen: set[str]) -> str | None:
 
 
 def _tag_problem(tag: str) -> str:
-    shown = "!!" + tag[len(_TAG):] if tag.startswith(_TAG) else tag
-    return (f"YAML tag {_short(shown)} is not supported; use plain text, numbers, "
+    return (f"YAML tag {_short(_tag_name(tag))} is not supported; use plain text, numbers, "
             "true/false, lists and mappings")
+
+
+def _tag_name(tag: str) -> str:
+    return "!!" + tag[len(_TAG):] if tag.startswith(_TAG) else tag
 
 
 def _declared_name(root: MappingNode) -> str | None:
@@ -335,7 +350,7 @@ def _declared_name(root: MappingNode) -> str | None:
         if (isinstance(key, ScalarNode) and key.tag == _TAG + "str" and key.value == "name"
                 and isinstance(value, ScalarNode) and value.tag == _TAG + "str"
                 and dataset_name_problem(value.value) is None):
-            return value.value
+            return str(value.value)
     return None
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Callable
+from collections.abc import Callable
 
 from daemon.errors import UserError
 from daemon.specs.model import DatasetSpec

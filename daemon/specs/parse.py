@@ -10,8 +10,9 @@ from __future__ import annotations
 import difflib
 import math
 import re
+from collections.abc import Callable
 from datetime import date
-from typing import Any, Callable
+from typing import Any
 
 from daemon.specs.errors import SpecInvalid
 from daemon.specs.loader import Document, Path, load_document
@@ -37,6 +38,7 @@ _RETRY_KEYS = ("max_attempts", "delay_seconds")
 _TARGET_KEYS = {"slack": ("type", "channel"), "webhook": ("type", "url")}
 _PARAMETER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_MAX_UNKNOWN_KEY_WARNINGS = 10
 
 
 def parse_spec(data: bytes, path: str, max_bytes: int = MAX_SPEC_BYTES) -> ParsedSpec:
@@ -44,11 +46,10 @@ def parse_spec(data: bytes, path: str, max_bytes: int = MAX_SPEC_BYTES) -> Parse
     doc = load_document(data, path, max_bytes)
     check = _Checker(doc)
     spec = check.spec()
-    errors = tuple(sorted(check.errors, key=_by_line))
-    if errors or spec is None:
+    if spec is None:
         name = doc.data.get("name")
         valid_name = name if dataset_name_problem(name) is None else None
-        raise SpecInvalid(path, errors, valid_name)
+        raise SpecInvalid(path, tuple(sorted(check.errors, key=_by_line)), valid_name)
     return ParsedSpec(spec, tuple(sorted(check.warnings, key=_by_line)))
 
 
@@ -300,13 +301,17 @@ class _Checker:
 
     def unknown_keys(self, mapping: dict[Any, Any], path: Path, known: tuple[str, ...],
                      *, kept: bool = False) -> None:
-        for key in mapping:
-            if key in known:
-                continue
+        """Warn per unknown key, up to a few: a file full of them needs one summary."""
+        unknown = [key for key in mapping if key not in known]
+        fate = "kept but not used" if kept else "ignored"
+        for key in unknown[:_MAX_UNKNOWN_KEY_WARNINGS]:
             close = difflib.get_close_matches(key, known, n=1)
             hint = f'did you mean "{close[0]}"?' if close else f"known keys: {', '.join(known)}"
-            fate = "kept but not used" if kept else "ignored"
             self.warn(path + (key,), f'unknown key "{_label(path + (key,))}" is {fate}; {hint}')
+        if len(unknown) > _MAX_UNKNOWN_KEY_WARNINGS:
+            rest = unknown[_MAX_UNKNOWN_KEY_WARNINGS:]
+            self.warn(path + (rest[0],), f"{len(rest)} more unknown keys "
+                      f"{'at the top level' if not path else 'in ' + _label(path)} are {fate}")
 
 
 def _as_string(value: object) -> str | None:

@@ -6,7 +6,7 @@ DST changes are croniter's), and results are returned in UTC.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone as dt_timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -17,9 +17,10 @@ from daemon.errors import UserError
 CRON_EXAMPLE = "0 9 * * *"
 _MAX_CRON_CHARS = 200
 # Fixed, so whether an expression "never fires" does not depend on today's date.
-_REFERENCE = datetime(2000, 1, 1, tzinfo=dt_timezone.utc)
+_REFERENCE = datetime(2000, 1, 1, tzinfo=UTC)
 
 
+@lru_cache(maxsize=1024)
 def cron_problem(cron: str) -> str | None:
     """Why ``cron`` is not a usable 5-field cron expression (a sentence tail), or None."""
     if (len(cron) > _MAX_CRON_CHARS or len(cron.split()) != 5
@@ -54,7 +55,7 @@ def next_fire_times(cron: str, timezone: str, after: datetime, count: int) -> li
     if problem:
         raise UserError(f'Cron expression "{cron}" {problem}')
     times = croniter(cron, after.astimezone(_zone(timezone)))
-    return [times.get_next(datetime).astimezone(dt_timezone.utc) for _ in range(count)]
+    return [times.get_next(datetime).astimezone(UTC) for _ in range(count)]
 
 
 def next_run(cron: str, timezone: str, after: datetime) -> datetime:

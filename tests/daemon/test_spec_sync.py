@@ -1,17 +1,58 @@
-"""The spec sync against the in-memory spec store: incrementality and the override policy."""
+"""The spec sync: incrementality and the override policy, against the in-memory store,
+a local folder and a moto S3 server; failure injection against the in-memory store, and
+failed listings against the real backends."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
-from daemon.spec_store import MemorySpecStore
+from daemon.spec_store import LocalSpecStore, MemorySpecStore, S3SpecStore, SpecStore, StoredObject
 from daemon.spec_sync import SpecSync
 from daemon.store.models import Event, SpecFile, SyncState, Workflow
 from tests.specs import spec_yaml
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
+
+
+class CountingStore(SpecStore):
+    """Any spec store, counting reads, so tests see what the sync fetched."""
+
+    def __init__(self, inner: SpecStore) -> None:
+        self.inner, self.description, self.read_calls = inner, inner.description, 0
+
+    def list(self) -> list[StoredObject]:
+        return self.inner.list()
+
+    def read(self, key: str) -> bytes:
+        self.read_calls += 1
+        return self.inner.read(key)
+
+    def write(self, key: str, data: bytes) -> StoredObject:
+        return self.inner.write(key, data)
+
+    def delete(self, key: str) -> None:
+        self.inner.delete(key)
+
+
+@pytest.fixture(params=["memory", "local", pytest.param("s3", marks=pytest.mark.s3)])
+def backend(request, tmp_path: Path):
+    """A function that fills a fresh spec store of each kind with the given objects."""
+    def make(objects: dict[str, bytes]) -> CountingStore:
+        if request.param == "memory":
+            inner: SpecStore = MemorySpecStore()
+        elif request.param == "local":
+            (tmp_path / "specs").mkdir(exist_ok=True)
+            inner = LocalSpecStore(tmp_path / "specs")
+        else:
+            endpoint, bucket = request.getfixturevalue("s3_bucket")
+            inner = S3SpecStore(bucket, "workflows", endpoint_url=endpoint, region="us-east-1")
+        for key, data in objects.items():
+            inner.write(key, data)
+        return CountingStore(inner)
+    return make
 
 
 def make_sync(store, source, fraction: float = 0.5) -> SpecSync:
@@ -27,8 +68,8 @@ def kinds() -> list[str]:
     return [e.kind for e in Event.select().order_by(Event.id)]
 
 
-def test_cold_sync_creates_workflows_with_next_run(store):
-    source = MemorySpecStore({
+def test_cold_sync_creates_workflows_with_next_run(store, backend):
+    source = backend({
         "code/a.yaml": spec_yaml("ds.a", cron="0 9 * * *", timezone="Asia/Seoul"),
         "manual/ds.b.yaml": spec_yaml("ds.b", enabled=False),
         "README.md": b"not a spec",
@@ -42,8 +83,8 @@ def test_cold_sync_creates_workflows_with_next_run(store):
     assert (b.status, b.next_run) == ("disabled", None)
 
 
-def test_unchanged_files_are_not_read_again_and_rows_not_rewritten(store):
-    source = MemorySpecStore({f"code/{i}.yaml": spec_yaml(f"ds.{i}") for i in range(5)})
+def test_unchanged_files_are_not_read_again_and_rows_not_rewritten(store, backend):
+    source = backend({f"code/{i}.yaml": spec_yaml(f"ds.{i}") for i in range(5)})
     sync = make_sync(store, source)
     sync.run()
     reads, stamps = source.read_calls, [w.updated_at for w in Workflow.select()]
@@ -57,8 +98,8 @@ def test_unchanged_files_are_not_read_again_and_rows_not_rewritten(store):
     assert wf("ds.3", "code").cron == "5 9 * * *"
 
 
-def test_code_overrides_manual_and_manual_falls_back_when_code_is_deleted(store):
-    source = MemorySpecStore({"manual/ds.x.yaml": spec_yaml("ds.x", cron="0 8 * * *")})
+def test_code_overrides_manual_and_manual_falls_back_when_code_is_deleted(store, backend):
+    source = backend({"manual/ds.x.yaml": spec_yaml("ds.x", cron="0 8 * * *")})
     sync = make_sync(store, source)
     sync.run()
     assert wf("ds.x", "manual").status == "active"
@@ -81,8 +122,8 @@ def test_code_overrides_manual_and_manual_falls_back_when_code_is_deleted(store)
     assert [e.data["to"] for e in changes] == ["code", "manual"]
 
 
-def test_code_spec_that_was_never_valid_does_not_override(store):
-    source = MemorySpecStore({
+def test_code_spec_that_was_never_valid_does_not_override(store, backend):
+    source = backend({
         "manual/ds.x.yaml": spec_yaml("ds.x"),
         "code/x.yaml": spec_yaml("ds.x", cron="61 * * * *"),
     })
@@ -94,8 +135,8 @@ def test_code_spec_that_was_never_valid_does_not_override(store):
     assert not Event.select().where(Event.kind == "source_change").exists()
 
 
-def test_invalid_edit_keeps_last_good_version_and_errors_are_evented(store):
-    source = MemorySpecStore({"code/x.yaml": spec_yaml("ds.x", cron="0 9 * * *")})
+def test_invalid_edit_keeps_last_good_version_and_errors_are_evented(store, backend):
+    source = backend({"code/x.yaml": spec_yaml("ds.x", cron="0 9 * * *")})
     sync = make_sync(store, source)
     sync.run()
     source.write("code/x.yaml", spec_yaml("ds.x", cron="not a cron"))
@@ -115,8 +156,8 @@ def test_invalid_edit_keeps_last_good_version_and_errors_are_evented(store):
     assert kinds().count("spec_error_cleared") == 1
 
 
-def test_duplicate_names_first_key_wins_and_second_takes_over_when_first_goes(store):
-    source = MemorySpecStore({
+def test_duplicate_names_first_key_wins_and_second_takes_over_when_first_goes(store, backend):
+    source = backend({
         "code/a.yaml": spec_yaml("ds.x", cron="1 * * * *"),
         "code/b.yaml": spec_yaml("ds.x", cron="2 * * * *"),
     })
@@ -164,8 +205,8 @@ def test_read_failure_keeps_the_last_version(store):
     assert sync.run().ok and wf("ds.a", "code").cron == "2 * * * *"
 
 
-def test_mass_removal_is_refused_unless_allowed(store):
-    source = MemorySpecStore({f"code/{i}.yaml": spec_yaml(f"ds.{i}") for i in range(10)})
+def test_mass_removal_is_refused_unless_allowed(store, backend):
+    source = backend({f"code/{i}.yaml": spec_yaml(f"ds.{i}") for i in range(10)})
     sync = make_sync(store, source)
     sync.run()
     for i in range(6):
@@ -182,8 +223,8 @@ def test_mass_removal_is_refused_unless_allowed(store):
     assert SpecFile.select().count() == 4
 
 
-def test_small_removal_goes_through_and_a_returning_spec_is_restored(store):
-    source = MemorySpecStore({f"code/{i}.yaml": spec_yaml(f"ds.{i}") for i in range(4)})
+def test_small_removal_goes_through_and_a_returning_spec_is_restored(store, backend):
+    source = backend({f"code/{i}.yaml": spec_yaml(f"ds.{i}") for i in range(4)})
     sync = make_sync(store, source)
     sync.run()
     source.delete("code/0.yaml")
@@ -197,8 +238,8 @@ def test_small_removal_goes_through_and_a_returning_spec_is_restored(store):
     assert (row.status, row.removed_at) == ("active", None)
 
 
-def test_oversized_file_is_rejected_without_reading_it(store):
-    source = MemorySpecStore({"code/big.yaml": b"#" * 5000})
+def test_oversized_file_is_rejected_without_reading_it(store, backend):
+    source = backend({"code/big.yaml": b"#" * 5000})
     make_sync(store, source).run()
     assert source.read_calls == 0
     row = SpecFile.get(SpecFile.path == "code/big.yaml")
@@ -206,8 +247,41 @@ def test_oversized_file_is_rejected_without_reading_it(store):
 
 
 @pytest.mark.parametrize("content", [b"\xff\xfe bad", b"- a\n- list\n", b"a: [unclosed\n"])
-def test_hostile_files_are_recorded_not_raised(store, content):
-    source = MemorySpecStore({"code/bad.yaml": content, "code/good.yaml": spec_yaml("ds.good")})
+def test_hostile_files_are_recorded_not_raised(store, backend, content):
+    source = backend({"code/bad.yaml": content, "code/good.yaml": spec_yaml("ds.good")})
     assert make_sync(store, source).run().ok
     assert SpecFile.get(SpecFile.path == "code/bad.yaml").state == "invalid"
     assert wf("ds.good", "code").status == "active"
+
+
+def test_missing_local_folder_is_a_failed_listing_not_a_deletion(store, tmp_path):
+    root = tmp_path / "specs"
+    source = LocalSpecStore(root)
+    root.mkdir()
+    for i in range(3):
+        source.write(f"code/{i}.yaml", spec_yaml(f"ds.{i}"))
+    sync = make_sync(store, source)
+    sync.run()
+    root.rename(tmp_path / "moved")
+    report = sync.run()
+    assert not report.ok and "does not exist" in report.error
+    assert Workflow.select().where(Workflow.status == "active").count() == 3
+    assert SpecFile.select().count() == 3
+
+
+@pytest.mark.s3
+def test_unreachable_or_missing_bucket_is_a_failed_listing_not_a_deletion(store, s3_bucket):
+    endpoint, bucket = s3_bucket
+    source = S3SpecStore(bucket, "workflows", endpoint_url=endpoint, region="us-east-1")
+    for i in range(3):
+        source.write(f"code/{i}.yaml", spec_yaml(f"ds.{i}"))
+    make_sync(store, source).run()
+    wrong_bucket = S3SpecStore("no-such-bucket-here", "workflows", endpoint_url=endpoint, region="us-east-1")
+    closed_port = S3SpecStore(bucket, "workflows", endpoint_url="http://127.0.0.1:9",
+                              region="us-east-1", max_attempts=1, connect_timeout=1)
+    for broken in (wrong_bucket, closed_port):
+        report = make_sync(store, broken).run()
+        assert not report.ok and report.error
+    assert Workflow.select().where(Workflow.status == "active").count() == 3
+    assert SpecFile.select().count() == 3
+    assert kinds().count("sync_error") == 2

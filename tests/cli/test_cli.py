@@ -1,0 +1,172 @@
+"""The CLI end to end: config file → daemon --once → read commands, exit codes, JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from basecamp_cli.main import main
+from daemon.store.models import Workflow
+from tests.specs import spec_yaml
+
+PARAMS = (
+    "parameters:\n"
+    "  - {name: execution_date, type: date, required: true}\n"
+    "  - {name: limit, type: int, default: 100}\n"
+)
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A config in ./basecamp.toml with a local spec folder holding a few specs."""
+    specs = tmp_path / "specs"
+    (specs / "code").mkdir(parents=True)
+    (specs / "manual").mkdir()
+    (specs / "code" / "clicks.yaml").write_bytes(spec_yaml("ds.clicks", parameters=PARAMS))
+    (specs / "manual" / "ds.clicks.yaml").write_bytes(spec_yaml("ds.clicks", cron="0 8 * * *"))
+    (specs / "manual" / "ds.adhoc.yaml").write_bytes(spec_yaml("ds.adhoc", team="@data-platform"))
+    (tmp_path / "basecamp.toml").write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path}/store.db"\n'
+        f'[storage]\npath = "{specs}"\n'
+        '[[clusters]]\nname = "dp-airflow"\nteam = "@data-platform"\n'
+        'url = "http://127.0.0.1:1"\ndag_name_prefix = "dp"\nauth = "none"\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    assert main(["daemon", "--once"]) == 0
+    return tmp_path
+
+
+def run_json(capsys, *argv: str) -> object:
+    capsys.readouterr()
+    assert main(list(argv)) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def fails(capsys, code: int, *argv: str) -> str:
+    capsys.readouterr()
+    assert main(list(argv)) == code
+    return capsys.readouterr().err
+
+
+def test_list_json_has_the_spec_shape_and_global_options_go_anywhere(project, capsys):
+    before = run_json(capsys, "--format", "json", "workflow", "list")
+    after = run_json(capsys, "workflow", "list", "--format", "json", "--config", "basecamp.toml")
+    assert before == after
+    assert [(r["dataset_name"], r["source_type"], r["status"]) for r in before] == [
+        ("ds.adhoc", "manual", "active"),
+        ("ds.clicks", "code", "active"),
+        ("ds.clicks", "manual", "overridden"),
+    ]
+    assert set(before[0]) == {
+        "dataset_name", "source_type", "status", "overridden_by", "cron", "timezone",
+        "next_run", "team", "cluster", "dag_id", "owner", "spec_path", "spec_error", "last_run",
+    }
+    adhoc = before[0]
+    assert (adhoc["cluster"], adhoc["dag_id"]) == ("dp-airflow", "dp__ds.adhoc")
+    assert adhoc["next_run"].endswith("Z")
+    assert before[2]["overridden_by"] == "code" and before[2]["next_run"] is None
+
+
+def test_list_filters(project, capsys):
+    assert [r["source_type"] for r in run_json(capsys, "workflow", "list", "--source", "manual", "--format", "json")] == ["manual", "manual"]
+    assert [r["dataset_name"] for r in run_json(capsys, "workflow", "list", "--team", "@data-platform", "--format", "json")] == ["ds.adhoc"]
+    assert len(run_json(capsys, "workflow", "list", "--status", "overridden", "--format", "json")) == 1
+    assert len(run_json(capsys, "workflow", "list", "-d", "click", "--limit", "1", "--format", "json")) == 1
+
+
+def test_removed_workflows_only_with_all(project, capsys):
+    (project / "specs" / "manual" / "ds.adhoc.yaml").unlink()
+    assert main(["daemon", "--once"]) == 0
+    names = [r["dataset_name"] for r in run_json(capsys, "workflow", "list", "--format", "json")]
+    assert "ds.adhoc" not in names
+    rows = run_json(capsys, "workflow", "list", "--all", "--format", "json")
+    assert ("ds.adhoc", "removed") in [(r["dataset_name"], r["status"]) for r in rows]
+    events = run_json(capsys, "events", "--kind", "workflow_removed", "--format", "json")
+    assert [e["subject"] for e in events] == ["ds.adhoc"]
+    assert set(events[0]) == {"id", "at", "kind", "severity", "subject", "message"}
+
+
+def test_specs_errors_and_literal_rendering(project, capsys):
+    bad = project / "specs" / "code" / "broken.yaml"
+    bad.write_bytes(spec_yaml("ds.broken", cron="[red]oops[/red]"))
+    assert main(["daemon", "--once"]) == 0
+    rows = run_json(capsys, "specs", "--errors", "--format", "json")
+    assert [r["path"] for r in rows] == ["code/broken.yaml"]
+    assert set(rows[0]) == {"path", "source_type", "dataset_name", "state", "error", "size", "last_modified"}
+    assert rows[0]["state"] == "invalid" and "cron" in rows[0]["error"]
+    capsys.readouterr()
+    assert main(["specs", "--errors"]) == 0
+    assert "[red]oops[/red]" in capsys.readouterr().out  # shown literally, not as markup
+    events = run_json(capsys, "events", "--since", "1h", "--format", "json")
+    assert [e["kind"] for e in events] == ["spec_error"]
+
+
+def test_action_validation_messages_and_exit_codes(project, capsys):
+    assert "Dataset not found: nope" in fails(capsys, 4, "workflow", "run", "nope")
+    assert "Dataset not found" in fails(capsys, 4, "workflow", "pause", "nope")
+    assert ("Unknown parameter 'x'. Allowed parameters: execution_date (required), limit (optional)"
+            in fails(capsys, 1, "workflow", "run", "ds.clicks", "-p", "execution_date=2024-01-01", "-p", "x=1"))
+    assert "Missing required parameter: execution_date" in fails(capsys, 1, "workflow", "run", "ds.clicks")
+    assert "Parameter 'limit' must be an int" in fails(
+        capsys, 1, "workflow", "run", "ds.clicks", "-p", "execution_date=2024-01-01", "-p", "limit=x")
+    # An overridden manual spec may be unregistered; valid, but there is no action queue yet.
+    assert main(["workflow", "unregister", "ds.clicks", "--yes"]) == 3
+    code_only = project / "specs" / "code" / "only.yaml"
+    code_only.write_bytes(spec_yaml("ds.codeonly"))
+    assert main(["daemon", "--once"]) == 0
+    assert "This dataset is managed by Code (GitOps)." in fails(
+        capsys, 1, "workflow", "unregister", "ds.codeonly", "--yes")
+
+
+def test_run_dry_run_and_paused_refusal(project, capsys):
+    capsys.readouterr()
+    assert main(["workflow", "run", "ds.clicks", "-p", "execution_date=2024-01-01", "--dry-run"]) == 0
+    assert "'limit': 100" in capsys.readouterr().out
+    Workflow.update(is_paused=True, status="paused").where(Workflow.dataset_name == "ds.adhoc").execute()
+    assert ("Workflow is paused. Unpause it first: basecamp workflow unpause ds.adhoc"
+            in fails(capsys, 1, "workflow", "run", "ds.adhoc"))
+    assert "no action queue" in fails(capsys, 3, "workflow", "run", "ds.adhoc", "--force")
+
+
+def test_register_checks_name_and_code_conflict(project, capsys, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_bytes(spec_yaml("bad name!"))
+    assert "name" in fails(capsys, 1, "workflow", "register", str(bad))
+    shadowed = tmp_path / "shadowed.yaml"
+    shadowed.write_bytes(spec_yaml("ds.codeonly"))
+    (project / "specs" / "code" / "only.yaml").write_bytes(spec_yaml("ds.codeonly"))
+    assert main(["daemon", "--once"]) == 0
+    err = fails(capsys, 3, "workflow", "register", str(shadowed), "--yes")
+    assert "Your Manual registration will be overridden by Code." in err
+    existing = tmp_path / "existing.yaml"
+    existing.write_bytes(spec_yaml("ds.adhoc"))
+    assert "Use --force" in fails(capsys, 1, "workflow", "register", str(existing))
+    assert main(["workflow", "register", str(existing), "--force"]) == 3
+
+
+def test_failed_spec_store_and_bad_config_exit_1_with_a_message(project, capsys):
+    (project / "specs").rename(project / "elsewhere")
+    assert "does not exist" in fails(capsys, 1, "daemon", "--once")
+    (project / "basecamp.toml").write_text('[sync]\nspec_interval_seconds = "soon"\n')
+    assert "basecamp.toml:2" in fails(capsys, 1, "workflow", "list")
+
+
+def test_usage_error_exits_2(project, capsys):
+    assert main(["workflow", "list", "--bogus"]) == 2
+    assert main(["workflow", "backfill", "ds.clicks", "-s", "2024-13-01", "-e", "2024-01-02"]) == 2
+
+
+def test_mass_removal_needs_the_flag(project, capsys):
+    for path in (project / "specs").rglob("*.yaml"):
+        path.unlink()
+    assert "Refused to remove 3 of 3" in fails(capsys, 1, "daemon", "--once")
+    assert main(["daemon", "--once", "--allow-mass-removal"]) == 0
+    assert run_json(capsys, "workflow", "list", "--format", "json") == []
+
+
+def test_db_upgrade_reports_the_version(project, capsys):
+    capsys.readouterr()
+    assert main(["db", "upgrade"]) == 0
+    assert "up to date (version 1)" in capsys.readouterr().out
