@@ -17,7 +17,7 @@ SPEC_COLUMNS = (
     ("SOURCE", lambda r: r["source_type"]),
     ("DATASET", lambda r: r["dataset_name"]),
     ("STATE", lambda r: r["state"]),
-    ("ERROR", lambda r: r["error"]),
+    ("ERROR / WARNINGS", lambda r: r["error"] or "; ".join(r["warnings"]) or None),
 )
 
 EVENT_COLUMNS = (

@@ -81,6 +81,7 @@ def list_spec_files(errors_only: bool = False) -> list[dict[str, Any]]:
         SpecFile.dataset_name,
         SpecFile.state,
         SpecFile.error,
+        SpecFile.warnings,
         SpecFile.size,
         SpecFile.last_modified,
     ).order_by(SpecFile.path)
@@ -93,6 +94,7 @@ def list_spec_files(errors_only: bool = False) -> list[dict[str, Any]]:
             "dataset_name": row.dataset_name,
             "state": row.state,
             "error": row.error,
+            "warnings": row.warnings or [],
             "size": row.size,
             "last_modified": row.last_modified,
         }

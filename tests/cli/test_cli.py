@@ -94,7 +94,8 @@ def test_specs_errors_and_literal_rendering(project, capsys):
     assert main(["daemon", "--once"]) == 0
     rows = run_json(capsys, "specs", "--errors", "--format", "json")
     assert [r["path"] for r in rows] == ["code/broken.yaml"]
-    assert set(rows[0]) == {"path", "source_type", "dataset_name", "state", "error", "size", "last_modified"}
+    assert set(rows[0]) == {"path", "source_type", "dataset_name", "state", "error", "warnings",
+                            "size", "last_modified"}
     assert rows[0]["state"] == "invalid" and "cron" in rows[0]["error"]
     capsys.readouterr()
     assert main(["specs", "--errors"]) == 0
@@ -170,3 +171,15 @@ def test_db_upgrade_reports_the_version(project, capsys):
     capsys.readouterr()
     assert main(["db", "upgrade"]) == 0
     assert "up to date (version 1)" in capsys.readouterr().out
+
+
+def test_unknown_keys_are_kept_but_warned_about(project, capsys):
+    path = project / "specs" / "manual" / "ds.adhoc.yaml"
+    path.write_bytes(path.read_bytes() + b"colour: blue\n")
+    assert main(["daemon", "--once"]) == 0
+    rows = run_json(capsys, "specs", "--format", "json")
+    adhoc = next(r for r in rows if r["dataset_name"] == "ds.adhoc")
+    assert adhoc["state"] == "valid" and any("colour" in w for w in adhoc["warnings"])
+    capsys.readouterr()
+    assert main(["specs"]) == 0
+    assert "colour" in capsys.readouterr().out
