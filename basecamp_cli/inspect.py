@@ -8,9 +8,9 @@ from datetime import datetime, timedelta, timezone
 import click
 
 from basecamp_cli.options import global_options, globals_of
-from basecamp_cli.output import render
+from basecamp_cli.output import render, short_time
 from basecamp_cli.store import open_for_cli
-from daemon import queries
+from daemon import queries, run_queries
 
 SPEC_COLUMNS = (
     ("PATH", lambda r: r["path"]),
@@ -72,3 +72,26 @@ def events_command(ctx: click.Context, kind: str | None, since: str | None, limi
     since_at = parse_since(since) if since else None
     rows = queries.list_events(kind=kind, since=since_at, limit=limit)
     render(globals_of(ctx).format, rows, EVENT_COLUMNS, "No events.")
+
+
+CLUSTER_COLUMNS = (
+    ("NAME", lambda r: r["name"]),
+    ("TEAM", lambda r: r["team"]),
+    ("URL", lambda r: r["url"]),
+    ("API", lambda r: r["api_version"]),
+    ("AIRFLOW", lambda r: r["airflow_version"]),
+    ("HEALTHY", lambda r: {True: "yes", False: "NO", None: "unknown"}[r["healthy"]]),
+    ("LATENCY", lambda r: None if r["latency_ms"] is None else f"{r['latency_ms']:.0f} ms"),
+    ("LAST OK (UTC)", lambda r: short_time(r["last_ok_at"])),
+    ("LAST ERROR", lambda r: r["last_error"]),
+)
+
+
+@click.command("clusters")
+@global_options
+@click.pass_context
+def clusters_command(ctx: click.Context) -> None:
+    """One row per configured Airflow cluster, with its last health check."""
+    open_for_cli(ctx)
+    render(globals_of(ctx).format, run_queries.list_clusters(), CLUSTER_COLUMNS,
+           "No clusters configured: add [[clusters]] to the config.")

@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from basecamp_cli.inspect import events_command, specs_command
+from basecamp_cli.inspect import clusters_command, events_command, specs_command
 from basecamp_cli.options import global_options, globals_of
 from basecamp_cli.workflow import workflow
 from daemon.config import Config, load_config
@@ -41,16 +41,19 @@ def cli(ctx: click.Context) -> None:
 @global_options
 @click.pass_context
 def daemon(ctx: click.Context, once: bool, allow_mass_removal: bool) -> None:
-    """Sync the spec store into the local store (foreground; logs to stderr)."""
+    """Sync specs, cluster health and runs into the store (foreground; logs to stderr)."""
     from daemon.runtime import Daemon
 
     config = load(ctx)
     configure_logging(globals_of(ctx).verbose)
     runner = Daemon(config)
     if once:
-        report = runner.sync_specs(allow_mass_removal=allow_mass_removal)
-        if not report.ok:
-            raise BasecampError(report.error or "spec sync failed")
+        try:
+            failures = runner.run_once(allow_mass_removal=allow_mass_removal)
+        finally:
+            runner.close()
+        if failures:
+            raise BasecampError("; ".join(failures))
         return
     runner.run_forever()
 
@@ -77,6 +80,7 @@ def db_upgrade(ctx: click.Context) -> None:
 cli.add_command(workflow)
 cli.add_command(specs_command)
 cli.add_command(events_command)
+cli.add_command(clusters_command)
 
 
 def configure_logging(verbose: int) -> None:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timezone
 from pathlib import Path
 from typing import Any
 
 import click
 
 from basecamp_cli.options import global_options, globals_of
-from basecamp_cli.output import render, short_time
+from basecamp_cli.output import print_json, render, short_time
 from basecamp_cli.store import open_for_cli
-from daemon import queries
+from daemon import queries, run_queries
 from daemon.errors import DaemonUnavailable, UserError
 from daemon.permissions import check_action, check_register
 from daemon.specs import DatasetSpec, SpecInvalid, parse_spec, validate_parameters
@@ -36,13 +37,15 @@ LIST_COLUMNS = (
     ("TIMEZONE", lambda r: r["timezone"]),
     ("NEXT RUN (UTC)", _next_run_cell),
     ("CLUSTER", lambda r: r["cluster"]),
-    ("ERROR", lambda r: r["spec_error"]),
+    ("LAST RUN", lambda r: r["last_run"] and r["last_run"]["status"]),
+    ("ERROR", lambda r: r["spec_error"] or r["cluster_error"]),
 )
 
 
 @workflow.command("list")
 @click.option("--source", type=click.Choice(["code", "manual", "all"]), default="all")
 @click.option("--enabled-only", is_flag=True, help="Only workflows whose schedule is enabled.")
+@click.option("--running", is_flag=True, help="Only workflows with a pending or running run.")
 @click.option("-d", "--dataset", help="Only datasets whose name contains this text.")
 @click.option("--status", type=click.Choice(
     ["active", "paused", "disabled", "overridden", "removed", "invalid"]))
@@ -158,6 +161,73 @@ def unregister(ctx: click.Context, name: str, yes: bool) -> None:
     if not yes:
         click.confirm(f"Delete {target.spec_path} and pause {name}?", abort=True, err=True)
     _queue_unavailable("unregister")
+
+
+def _progress_cell(row: dict[str, Any]) -> str:
+    p = row["progress"]
+    text = f"{p['succeeded']}/{p['total']}"
+    if p["failed"]:
+        text += f" ({p['failed']} failed)"
+    return text
+
+
+HISTORY_COLUMNS = (
+    ("RUN ID", lambda r: r["run_id"]),
+    ("STATUS", lambda r: r["status"]),
+    ("TYPE", lambda r: r["run_type"]),
+    ("STARTED (UTC)", lambda r: short_time(r["started_at"])),
+    ("DURATION", lambda r: None if r["duration_seconds"] is None else f"{r['duration_seconds']:.0f}s"),
+    ("TASKS", _progress_cell),
+    ("CURRENT", lambda r: r["current_task"]),
+    ("CLUSTER", lambda r: r["cluster"]),
+)
+
+TASK_COLUMNS = (
+    ("TASK", lambda t: t["task_id"]),
+    ("STATE", lambda t: t["state"]),
+    ("TRY", lambda t: str(t["try_number"])),
+    ("STARTED (UTC)", lambda t: short_time(t["started_at"])),
+    ("DURATION", lambda t: None if t["duration_seconds"] is None else f"{t['duration_seconds']:.1f}s"),
+)
+
+
+@workflow.command()
+@click.option("-d", "--dataset", help="Only runs of this dataset.")
+@click.option("--source", type=click.Choice(["code", "manual", "all"]), default="all")
+@click.option("-n", "--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("-s", "--status", type=click.Choice(
+    ["PENDING", "RUNNING", "SUCCESS", "FAILED", "STOPPING", "STOPPED", "SKIPPED", "UNKNOWN"],
+    case_sensitive=False))
+@click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), help="UTC date or time.")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), help="UTC date or time.")
+@global_options
+@click.pass_context
+def history(ctx: click.Context, dataset: str | None, source: str, limit: int, status: str | None,
+            since: Any, until: Any) -> None:
+    """Recent runs, newest first, whoever triggered them."""
+    open_for_cli(ctx)
+    flt = run_queries.RunFilter(
+        dataset=dataset, source=source, status=status, limit=limit,
+        since=since.replace(tzinfo=timezone.utc) if since else None,
+        until=until.replace(tzinfo=timezone.utc) if until else None,
+    )
+    render(globals_of(ctx).format, run_queries.list_runs(flt), HISTORY_COLUMNS, "No runs.")
+
+
+@workflow.command()
+@click.argument("run_id")
+@global_options
+@click.pass_context
+def status(ctx: click.Context, run_id: str) -> None:
+    """One run (DATASET/DAG_RUN_ID, or a bare dag_run_id) with its tasks."""
+    open_for_cli(ctx)
+    detail = run_queries.run_detail(run_id)
+    if globals_of(ctx).format == "json":
+        print_json(detail)
+        return
+    render("table", [detail], HISTORY_COLUMNS, "")
+    click.echo()
+    render("table", detail["tasks"], TASK_COLUMNS, "No task instances synced yet.")
 
 
 def _spec_errors(exc: SpecInvalid) -> str:

@@ -8,7 +8,9 @@ from typing import Any
 
 from daemon.naming import dag_id_for
 from daemon.specs import next_run
-from daemon.store.models import Cluster, Event, SpecFile, Workflow, utcnow
+from daemon.run_queries import last_runs
+from daemon.run_sync.status import ACTIVE
+from daemon.store.models import Cluster, Event, Run, SpecFile, Workflow, utcnow
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,7 @@ class WorkflowFilter:
     team: str | None = None
     owner: str | None = None
     enabled_only: bool = False
+    running: bool = False
     include_removed: bool = False
     limit: int | None = None
 
@@ -44,14 +47,23 @@ def list_workflows(flt: WorkflowFilter, now: datetime | None = None) -> list[dic
         query = query.where(Workflow.owner == flt.owner)
     if flt.enabled_only:
         query = query.where(Workflow.enabled == True)  # noqa: E712
+    if flt.running:
+        query = query.where(
+            Workflow.dataset_name.in_(Run.select(Run.dataset_name).where(Run.status.in_(ACTIVE)))
+            & (Workflow.status != "overridden")
+        )
     query = query.order_by(Workflow.dataset_name, Workflow.source_type)
     if flt.limit:
         query = query.limit(flt.limit)
+    rows = list(query)
     clusters = clusters_by_team()
-    return [workflow_json(row, clusters, now) for row in query]
+    latest = last_runs(sorted({row.dataset_name for row in rows}))
+    return [workflow_json(row, clusters, latest, now) for row in rows]
 
 
-def workflow_json(row: Workflow, clusters: dict[str, Cluster], now: datetime) -> dict[str, Any]:
+def workflow_json(
+    row: Workflow, clusters: dict[str, Cluster], latest: dict[str, dict[str, Any]], now: datetime
+) -> dict[str, Any]:
     cluster = clusters.get(row.team or "")
     upcoming = row.next_run
     if upcoming is not None and upcoming <= now and row.cron:
@@ -70,7 +82,11 @@ def workflow_json(row: Workflow, clusters: dict[str, Cluster], now: datetime) ->
         "owner": row.owner,
         "spec_path": row.spec_path,
         "spec_error": row.spec_error,
-        "last_run": None,  # filled once run sync exists
+        "cluster_error": None if cluster or row.team is None else (
+            f"No cluster serves team {row.team}: add a [[clusters]] entry with "
+            f'team = "{row.team}" to the config.'
+        ),
+        "last_run": None if row.status == "overridden" else latest.get(row.dataset_name),
     }
 
 

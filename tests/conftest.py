@@ -11,7 +11,7 @@ from peewee import Database
 
 from daemon.store.db import open_store
 
-pytest_plugins = ["tests.s3server", "tests.pgserver"]
+pytest_plugins = ["tests.s3server", "tests.pgserver", "tests.airflow_server"]
 
 
 @pytest.fixture(autouse=True)

@@ -132,4 +132,62 @@ class SyncState(BaseModel):
     updated_at = UTCDateTimeField(default=utcnow)
 
 
-ALL_MODELS: tuple[type[BaseModel], ...] = (Cluster, Workflow, SpecFile, Event, SyncState)
+class Run(BaseModel):
+    """One DAG run of a managed DAG, whoever triggered it; progress counted from its tasks."""
+
+    id = AutoField()
+    cluster = CharField(index=True)
+    dag_id = CharField(max_length=250)
+    dag_run_id = CharField(max_length=250)
+    dataset_name = CharField(max_length=200, index=True)
+    status = CharField(max_length=10, index=True)
+    airflow_state = CharField(max_length=20, null=True)
+    run_type = CharField(max_length=20, null=True)
+    triggered_by = CharField(max_length=40, null=True)
+    logical_date = UTCDateTimeField(null=True)
+    queued_at = UTCDateTimeField(null=True)
+    started_at = UTCDateTimeField(null=True, index=True)
+    ended_at = UTCDateTimeField(null=True)
+    conf = JSONField(null=True)
+    note = TextField(null=True)
+    total = IntegerField(default=0)
+    succeeded = IntegerField(default=0)
+    failed = IntegerField(default=0)
+    running = IntegerField(default=0)
+    queued = IntegerField(default=0)
+    skipped = IntegerField(default=0)
+    current_task = TextField(null=True)
+    last_seen_at = UTCDateTimeField(null=True)
+    created_at = UTCDateTimeField(default=utcnow)
+    updated_at = UTCDateTimeField(default=utcnow, index=True)
+
+    class Meta:
+        indexes = ((("cluster", "dag_id", "dag_run_id"), True),)
+
+    @property
+    def public_id(self) -> str:
+        return f"{self.dataset_name}/{self.dag_run_id}"
+
+
+class TaskInstance(BaseModel):
+    """One task (or mapped task index) of a run, as Airflow last reported it."""
+
+    id = AutoField()
+    run_id = IntegerField(index=True)
+    task_id = CharField(max_length=250)
+    map_index = IntegerField(default=-1)
+    state = CharField(max_length=20, null=True)
+    try_number = IntegerField(default=0)
+    started_at = UTCDateTimeField(null=True)
+    ended_at = UTCDateTimeField(null=True)
+    duration_seconds = FloatField(null=True)
+    updated_at = UTCDateTimeField(default=utcnow, index=True)
+
+    class Meta:
+        indexes = ((("run_id", "task_id", "map_index"), True),)
+
+
+# Each migration creates the tables of its version; ALL_MODELS is every table there is.
+SCHEMA_V1: tuple[type[BaseModel], ...] = (Cluster, Workflow, SpecFile, Event, SyncState)
+SCHEMA_V2: tuple[type[BaseModel], ...] = (Run, TaskInstance)
+ALL_MODELS: tuple[type[BaseModel], ...] = SCHEMA_V1 + SCHEMA_V2

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from basecamp_cli.main import main
+from daemon.store.migrations import LATEST_VERSION
 from daemon.store.models import Workflow
 from tests.specs import spec_yaml
 
@@ -30,12 +31,19 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "basecamp.toml").write_text(
         f'[database]\nurl = "sqlite:///{tmp_path}/store.db"\n'
         f'[storage]\npath = "{specs}"\n'
-        '[[clusters]]\nname = "dp-airflow"\nteam = "@data-platform"\n'
-        'url = "http://127.0.0.1:1"\ndag_name_prefix = "dp"\nauth = "none"\n'
     )
     monkeypatch.chdir(tmp_path)
     assert main(["daemon", "--once"]) == 0
     return tmp_path
+
+
+def add_unreachable_cluster(project: Path) -> None:
+    with open(project / "basecamp.toml", "a") as config:
+        config.write(
+            '[[clusters]]\nname = "dp-airflow"\nteam = "@data-platform"\n'
+            'url = "http://127.0.0.1:9"\ndag_name_prefix = "dp"\nauth = "none"\n'
+            "timeout_seconds = 1\n"
+        )
 
 
 def run_json(capsys, *argv: str) -> object:
@@ -51,6 +59,7 @@ def fails(capsys, code: int, *argv: str) -> str:
 
 
 def test_list_json_has_the_spec_shape_and_global_options_go_anywhere(project, capsys):
+    add_unreachable_cluster(project)
     before = run_json(capsys, "--format", "json", "workflow", "list")
     after = run_json(capsys, "workflow", "list", "--format", "json", "--config", "basecamp.toml")
     assert before == after
@@ -62,6 +71,7 @@ def test_list_json_has_the_spec_shape_and_global_options_go_anywhere(project, ca
     assert set(before[0]) == {
         "dataset_name", "source_type", "status", "overridden_by", "cron", "timezone",
         "next_run", "team", "cluster", "dag_id", "owner", "spec_path", "spec_error", "last_run",
+        "cluster_error",
     }
     adhoc = before[0]
     assert (adhoc["cluster"], adhoc["dag_id"]) == ("dp-airflow", "dp__ds.adhoc")
@@ -170,7 +180,7 @@ def test_mass_removal_needs_the_flag(project, capsys):
 def test_db_upgrade_reports_the_version(project, capsys):
     capsys.readouterr()
     assert main(["db", "upgrade"]) == 0
-    assert "up to date (version 1)" in capsys.readouterr().out
+    assert f"up to date (version {LATEST_VERSION})" in capsys.readouterr().out
 
 
 def test_unknown_keys_are_kept_but_warned_about(project, capsys):
@@ -183,3 +193,52 @@ def test_unknown_keys_are_kept_but_warned_about(project, capsys):
     capsys.readouterr()
     assert main(["specs"]) == 0
     assert "colour" in capsys.readouterr().out
+
+
+def _add_run(dataset: str, dag_run_id: str, status: str, minutes_ago: int) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from daemon.store.models import Run, TaskInstance
+
+    start = datetime.now(timezone.utc) - timedelta(minutes=minutes_ago)
+    row = Run.create(
+        cluster="dp-airflow", dag_id=f"dp__{dataset}", dag_run_id=dag_run_id, dataset_name=dataset,
+        status=status, airflow_state=status.lower(), run_type="manual", triggered_by="rest_api",
+        started_at=start, ended_at=start + timedelta(seconds=90) if status != "RUNNING" else None,
+        total=3, succeeded=3 if status == "SUCCESS" else 1, running=1 if status == "RUNNING" else 0,
+        current_task="run_query" if status == "RUNNING" else None,
+    )
+    TaskInstance.create(run_id=row.id, task_id="prepare", state="success", try_number=1,
+                        started_at=start, ended_at=start + timedelta(seconds=5), duration_seconds=5.0)
+
+
+def test_history_status_and_running(project, capsys):
+    _add_run("ds.adhoc", "scheduled__1", "SUCCESS", 60)
+    _add_run("ds.adhoc", "manual__2", "RUNNING", 5)
+    runs = run_json(capsys, "workflow", "history", "--format", "json")
+    assert [r["run_id"] for r in runs] == ["ds.adhoc/manual__2", "ds.adhoc/scheduled__1"]
+    assert {"run_id", "dataset_name", "cluster", "dag_id", "dag_run_id", "status", "airflow_state",
+            "run_type", "triggered_by", "started_at", "ended_at", "duration_seconds", "progress"} <= set(runs[0])
+    assert runs[1]["duration_seconds"] == 90.0 and runs[1]["progress"]["succeeded"] == 3
+    assert [r["status"] for r in run_json(capsys, "workflow", "history", "-s", "success", "--format", "json")] == ["SUCCESS"]
+    detail = run_json(capsys, "workflow", "status", "manual__2", "--format", "json")
+    assert detail["run_id"] == "ds.adhoc/manual__2"
+    assert detail["tasks"][0] == {"task_id": "prepare", "state": "success", "try_number": 1,
+                                  "started_at": detail["tasks"][0]["started_at"],
+                                  "ended_at": detail["tasks"][0]["ended_at"], "duration_seconds": 5.0}
+    assert "Run not found" in fails(capsys, 4, "workflow", "status", "ds.adhoc/nope")
+    listed = run_json(capsys, "workflow", "list", "--running", "--format", "json")
+    assert [r["dataset_name"] for r in listed] == ["ds.adhoc"]
+    assert listed[0]["last_run"]["run_id"] == "ds.adhoc/manual__2"
+
+
+def test_clusters_and_a_team_without_cluster(project, capsys):
+    add_unreachable_cluster(project)
+    assert "dp-airflow" in fails(capsys, 1, "daemon", "--once")
+    rows = run_json(capsys, "clusters", "--format", "json")
+    assert [r["name"] for r in rows] == ["dp-airflow"]
+    assert {"name", "team", "url", "api_version", "airflow_version", "healthy", "last_ok_at",
+            "last_error", "latency_ms"} <= set(rows[0])
+    assert rows[0]["healthy"] is False and "dp-airflow" in rows[0]["last_error"]
+    clicks = [r for r in run_json(capsys, "workflow", "list", "--format", "json") if r["dataset_name"] == "ds.clicks"]
+    assert "No cluster serves team @data-engineering" in clicks[0]["cluster_error"]

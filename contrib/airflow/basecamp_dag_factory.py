@@ -1,0 +1,266 @@
+"""basecamp DAG factory: one Airflow DAG per effective dataset spec (Airflow 3, and 2.10).
+
+Drop this single file into an Airflow DAG folder next to a local copy of the basecamp spec
+store (the usual S3 -> DAG-folder sync). It imports nothing from basecamp: only the
+standard library, PyYAML, pendulum and Airflow.
+
+Environment variables (read by the DAG processor, and by the tasks at run time):
+
+    BASECAMP_SPEC_DIR           spec store copy, laid out as code/**/*.yaml|yml and
+                                manual/**/*.yaml|yml (default: specs/ beside this file)
+    BASECAMP_TEAM               build only the specs of this team (unset/empty: all teams)
+    BASECAMP_DAG_PREFIX         dag_id is f"{prefix}__{name}" (unset/empty: the bare name)
+    BASECAMP_DEMO_TASK_SECONDS  how long the placeholder run_query sleeps (default 0)
+    BASECAMP_FAIL_DATASETS      test hook: comma-separated dataset names whose run_query fails
+                                (a truthy `fail` param / dag run conf key does the same)
+
+Override rule (as in basecamp's spec store): per dataset name a valid code spec wins over
+the manual one; within one source the first valid file in lexicographic path order wins.
+Tasks: prepare (checks and renders the parameters) -> run_query (SQLExecuteQueryOperator on
+the spec's connection_id, else a placeholder that logs the rendered query) -> publish.
+A broken spec (bad YAML, missing fields, bad cron) is logged and skipped; it never breaks
+the other DAGs. Required parameters have no default and Airflow enforces them when a run
+is triggered; a scheduled DAG may not declare a param without a default in Airflow, so
+there the param defaults to null and `prepare` fails the run that lacks it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import pendulum
+import yaml
+
+try:  # Airflow 3
+    from airflow.sdk import DAG, CronTriggerTimetable, Param, task
+except ImportError:  # Airflow 2.x
+    from airflow import DAG
+    from airflow.decorators import task
+    from airflow.models.param import Param
+    from airflow.timetables.trigger import CronTriggerTimetable
+
+try:
+    from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
+except ImportError:  # provider not installed: run_query falls back to the placeholder
+    SQLExecuteQueryOperator = None
+
+try:
+    from croniter import croniter
+except ImportError:  # Airflow validates the cron itself then
+    croniter = None
+
+log = logging.getLogger("basecamp_dag_factory")
+task_log = logging.getLogger("airflow.task")
+
+NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
+MAX_SPEC_BYTES = 1024 * 1024
+PARAM_TYPES = {"string": "string", "int": "integer", "float": "number", "bool": "boolean",
+               "date": "string"}
+START_DATE = (2024, 1, 1)
+
+
+class SpecError(ValueError):
+    pass
+
+
+def _load_spec(path: Path) -> dict[str, Any]:
+    """Parse and check one spec file; raise SpecError when it is unusable."""
+    if path.stat().st_size > MAX_SPEC_BYTES:
+        raise SpecError(f"larger than {MAX_SPEC_BYTES} bytes")
+    try:
+        doc = yaml.safe_load(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise SpecError(f"unreadable YAML: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise SpecError("not a mapping")
+    name = doc.get("name")
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise SpecError(f"bad or missing name: {name!r}")
+    for key in ("owner", "team"):
+        if not isinstance(doc.get(key), str) or not doc[key].strip():
+            raise SpecError(f"{name}: missing {key}")
+    schedule = doc.get("schedule")
+    if not isinstance(schedule, dict) or not isinstance(schedule.get("cron"), str):
+        raise SpecError(f"{name}: missing schedule.cron")
+    cron = schedule["cron"].strip()
+    if len(cron.split()) != 5 or (croniter is not None and not croniter.is_valid(cron)):
+        raise SpecError(f"{name}: bad cron {cron!r}")
+    try:
+        pendulum.timezone(str(schedule.get("timezone") or "UTC"))
+    except Exception as exc:
+        raise SpecError(f"{name}: bad timezone {schedule.get('timezone')!r}") from exc
+    retry = schedule.get("retry") or {}
+    if not isinstance(retry, dict):
+        raise SpecError(f"{name}: schedule.retry is not a mapping")
+    params = doc.get("parameters") or []
+    if not isinstance(params, list) or not all(
+        isinstance(p, dict) and isinstance(p.get("name"), str) and p.get("type", "string")
+        in PARAM_TYPES for p in params
+    ):
+        raise SpecError(f"{name}: bad parameters")
+    return doc
+
+
+def _spec_files(root: Path) -> list[Path]:
+    files = [p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()]
+    return sorted(files, key=lambda p: p.relative_to(root).as_posix())
+
+
+def effective_specs(spec_dir: Path, team: str = "") -> dict[str, tuple[str, Path, dict]]:
+    """{name: (source, path, spec)} after the override rule and the team filter."""
+    by_source: dict[str, dict[str, tuple[Path, dict]]] = {"code": {}, "manual": {}}
+    for source, found in by_source.items():
+        root = spec_dir / source
+        if not root.is_dir():
+            continue
+        for path in _spec_files(root):
+            try:
+                spec = _load_spec(path)
+            except Exception as exc:  # one broken file never stops the others
+                log.warning("basecamp: skipping spec %s: %s", path, exc)
+                continue
+            if spec["name"] in found:
+                log.warning("basecamp: %s duplicates %s (name %s); ignored",
+                            path, found[spec["name"]][0], spec["name"])
+                continue
+            found[spec["name"]] = (path, spec)
+    chosen = {n: ("manual", p, s) for n, (p, s) in by_source["manual"].items()}
+    chosen.update({n: ("code", p, s) for n, (p, s) in by_source["code"].items()})
+    return {n: v for n, v in sorted(chosen.items()) if not team or v[2]["team"] == team}
+
+
+def dag_id_for(prefix: str, name: str) -> str:
+    """Same rule as basecamp's daemon.naming.dag_id_for."""
+    return f"{prefix}__{name}" if prefix else name
+
+
+def _param(p: dict[str, Any], scheduled: bool) -> Any:
+    kind = p.get("type", "string")
+    extra: dict[str, Any] = {"format": "date"} if kind == "date" else {}
+    desc = p.get("description") or f"{kind}, {'required' if p.get('required') else 'optional'}"
+    default = p.get("default")
+    if isinstance(default, (datetime.date, datetime.datetime)):
+        default = default.isoformat()[:10]
+    if default is not None:
+        return Param(default, type=PARAM_TYPES[kind], description=desc, **extra)
+    if p.get("required") and not scheduled:  # no default: Airflow enforces it at trigger
+        return Param(type=PARAM_TYPES[kind], description=desc, **extra)
+    return Param(None, type=[PARAM_TYPES[kind], "null"], description=desc, **extra)
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def _should_fail(name: str, context: dict[str, Any]) -> bool:
+    conf = getattr(context.get("dag_run"), "conf", None) or {}
+    listed = {n.strip() for n in os.environ.get("BASECAMP_FAIL_DATASETS", "").split(",")}
+    return name in listed or _truthy((context.get("params") or {}).get("fail")) or _truthy(
+        conf.get("fail"))
+
+
+def _query_text(spec: dict[str, Any], path: Path, spec_dir: Path) -> str | None:
+    query_file = spec.get("query_file")
+    if not query_file:
+        return None
+    for base in (path.parent, spec_dir):
+        candidate = base / str(query_file)
+        if candidate.is_file():
+            return candidate.read_text(encoding="utf-8")
+    return None
+
+
+def build_dag(source: str, path: Path, spec: dict[str, Any], spec_dir: Path, prefix: str):
+    name = spec["name"]
+    schedule_cfg = spec["schedule"]
+    tz = pendulum.timezone(str(schedule_cfg.get("timezone") or "UTC"))
+    enabled = schedule_cfg.get("enabled", True) is not False
+    retry = schedule_cfg.get("retry") or {}
+    attempts = int(retry.get("max_attempts", 1))
+    if attempts < 1:
+        raise SpecError(f"{name}: retry.max_attempts must be >= 1")
+    delay = datetime.timedelta(seconds=int(retry.get("delay_seconds", 300)))
+    timetable = CronTriggerTimetable(schedule_cfg["cron"].strip(), timezone=tz) if enabled else None
+    spec_params = spec.get("parameters") or []
+    params = {p["name"]: _param(p, scheduled=enabled) for p in spec_params}
+    required = [p["name"] for p in spec_params if p.get("required")]
+    query = _query_text(spec, path, spec_dir)
+    if spec.get("connection_id") and query is None:
+        raise SpecError(f"{name}: query_file {spec.get('query_file')!r} not found")
+    query = query or f"-- {name}: no query_file; placeholder run"
+    use_sql = bool(spec.get("connection_id")) and SQLExecuteQueryOperator is not None
+
+    dag = DAG(
+        dag_id=dag_id_for(prefix, name),
+        description=str(spec.get("description") or "")[:1000] or None,
+        schedule=timetable,
+        start_date=pendulum.datetime(*START_DATE, tz=tz),
+        catchup=False,
+        params=params,
+        is_paused_upon_creation=False,
+        auto_register=False,  # only DAGs that were built completely reach globals()
+        tags=[spec["team"], f"source:{source}", spec["owner"]],
+        default_args={"owner": spec["owner"], "retries": attempts - 1, "retry_delay": delay},
+    )
+
+    with dag:
+        @task(task_id="prepare")
+        def prepare(**context: Any) -> dict[str, Any]:
+            values = {k: v for k, v in (context.get("params") or {}).items()}
+            missing = [k for k in required if values.get(k) in (None, "")]
+            if missing:
+                raise ValueError(f"Missing required parameter: {', '.join(missing)}")
+            if use_sql and _should_fail(name, context):
+                raise RuntimeError(f"basecamp test hook: dataset {name} was told to fail")
+            task_log.info("basecamp %s (%s spec %s) parameters: %s", name, source, path.name, values)
+            return {k: v if isinstance(v, (str, int, float, bool, type(None))) else str(v)
+                    for k, v in values.items()}
+
+        if use_sql:
+            run_query = SQLExecuteQueryOperator(
+                task_id="run_query", conn_id=spec["connection_id"], sql=query)
+        else:
+            @task(task_id="run_query")
+            def placeholder(rendered_query: str, **context: Any) -> None:
+                task_log.info("basecamp %s would run:\n%s", name, rendered_query)
+                if _should_fail(name, context):
+                    raise RuntimeError(f"basecamp test hook: dataset {name} was told to fail")
+                time.sleep(float(os.environ.get("BASECAMP_DEMO_TASK_SECONDS") or 0))
+
+            run_query = placeholder(query)
+
+        @task(task_id="publish")
+        def publish(**context: Any) -> None:
+            task_log.info("basecamp %s published (run %s)", name, context.get("run_id"))
+
+        prepare() >> run_query >> publish()
+
+    if hasattr(dag, "validate"):
+        dag.validate()
+    return dag
+
+
+def build_all(spec_dir: Path, team: str, prefix: str) -> dict[str, Any]:
+    dags: dict[str, Any] = {}
+    for name, (source, path, spec) in effective_specs(spec_dir, team).items():
+        try:
+            dag = build_dag(source, path, spec, spec_dir, prefix)
+        except Exception as exc:  # one broken spec never breaks the other DAGs
+            log.warning("basecamp: no DAG for %s (%s): %s", name, path, exc)
+            continue
+        dags[dag.dag_id] = dag
+    return dags
+
+
+_SPEC_DIR = Path(os.environ.get("BASECAMP_SPEC_DIR") or Path(__file__).resolve().parent / "specs")
+globals().update(build_all(
+    _SPEC_DIR,
+    os.environ.get("BASECAMP_TEAM", "").strip(),
+    os.environ.get("BASECAMP_DAG_PREFIX", "").strip(),
+))

@@ -1,0 +1,40 @@
+"""The Airflow REST client: one interface over Airflow 3 (``/api/v2``) and 2 (``/api/v1``).
+
+Only the daemon talks to Airflow; the CLI and the dashboard go through actions.
+"""
+
+from daemon.airflow.client import AirflowClient
+from daemon.airflow.errors import (
+    AirflowAuthError,
+    AirflowBadRequest,
+    AirflowCircuitOpen,
+    AirflowConflict,
+    AirflowConnectionError,
+    AirflowError,
+    AirflowNotFound,
+    AirflowPermissionError,
+    AirflowProtocolError,
+    AirflowRateLimited,
+    AirflowServerError,
+    AirflowTimeout,
+)
+from daemon.airflow.models import DagRunInfo, TaskInstanceInfo, VersionInfo
+
+__all__ = [
+    "AirflowAuthError",
+    "AirflowBadRequest",
+    "AirflowCircuitOpen",
+    "AirflowClient",
+    "AirflowConflict",
+    "AirflowConnectionError",
+    "AirflowError",
+    "AirflowNotFound",
+    "AirflowPermissionError",
+    "AirflowProtocolError",
+    "AirflowRateLimited",
+    "AirflowServerError",
+    "AirflowTimeout",
+    "DagRunInfo",
+    "TaskInstanceInfo",
+    "VersionInfo",
+]

@@ -1,0 +1,183 @@
+"""One run sync of one cluster: what changed since the cursor, into the store.
+
+Everything is fetched first and written in one transaction, so a cluster that fails
+mid-cycle leaves the store and the cursor as they were (the next cycle asks again from
+the same cursor: no gap, nothing lost). A cycle in which nothing changed costs two
+requests: the changed-runs query (empty) and the paused-DAGs query.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Callable
+
+from peewee import Database
+
+from daemon.airflow import AirflowClient, AirflowNotFound, DagRunInfo, TaskInstanceInfo
+from daemon.errors import BasecampError
+from daemon.events import record_events, record_sync_outcome, sync_state
+from daemon.naming import dag_id_for
+from daemon.run_sync.status import ACTIVE
+from daemon.run_sync.write import write_pause_states, write_runs
+from daemon.store.models import Run, Workflow, utcnow
+
+log = logging.getLogger(__name__)
+
+TERMINAL_STATES = ("success", "failed")
+
+
+@dataclass
+class RunSyncReport:
+    cluster: str
+    ok: bool = True
+    error: str | None = None
+    runs_seen: int = 0
+    runs_written: int = 0
+    tasks_fetched_for: int = 0
+    vanished: int = 0
+    pause_changes: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Fetched:
+    runs: list[DagRunInfo]
+    tasks: dict[tuple[str, str], list[TaskInstanceInfo]]
+    refreshed: list[DagRunInfo]
+    vanished: list[Run]
+    paused: set[str]
+    cursor: datetime
+
+
+class RunSync:
+    """Run sync of one cluster (``name``, ``team``, ``dag_name_prefix``) into the store."""
+
+    def __init__(
+        self,
+        db: Database,
+        cluster: Any,
+        client: AirflowClient,
+        *,
+        lookback_hours: float,
+        stale_threshold_hours: float,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.db = db
+        self.cluster = cluster
+        self.client = client
+        self.lookback = timedelta(hours=lookback_hours)
+        self.stale = timedelta(hours=stale_threshold_hours)
+        self.clock = clock
+        self.key = f"runs:{cluster.name}"
+
+    def dataset_of(self, dag_id: str, known: set[str]) -> str | None:
+        """The dataset a DAG belongs to, or None when the DAG is not managed by basecamp."""
+        prefix = self.cluster.dag_name_prefix
+        if prefix:
+            head = f"{prefix}__"
+            return dag_id[len(head) :] if dag_id.startswith(head) else None
+        return dag_id if dag_id in known else None
+
+    def run(self) -> RunSyncReport:
+        started = self.clock()
+        report = RunSyncReport(cluster=self.cluster.name)
+        try:
+            fetched = self._fetch(started)
+        except BasecampError as exc:
+            report.ok, report.error = False, str(exc)
+            with self.db.atomic():
+                record_sync_outcome(self.key, started=started, now=self.clock(), error=report.error)
+            log.warning("run sync of %s failed: %s", self.cluster.name, exc)
+            return report
+        now = self.clock()
+        with self.db.atomic():
+            report.runs_seen = len(fetched.runs)
+            report.tasks_fetched_for = len(fetched.tasks)
+            report.vanished = len(fetched.vanished)
+            written, events = write_runs(
+                self.cluster.name, fetched.runs + fetched.refreshed, fetched.tasks,
+                fetched.vanished, self._known(), self.dataset_of, now,
+            )
+            report.runs_written = written
+            report.pause_changes = write_pause_states(
+                self.cluster.team, self._dag_ids(), fetched.paused, now
+            )
+            record_events(events, now)
+            record_sync_outcome(self.key, started=started, now=now, error=None)
+            state = sync_state(self.key)
+            state.cursor = fetched.cursor.isoformat()
+            state.save()
+        return report
+
+    def _known(self) -> set[str]:
+        return {
+            name
+            for (name,) in Workflow.select(Workflow.dataset_name)
+            .where((Workflow.team == self.cluster.team) & (Workflow.status != "removed"))
+            .tuples()
+        }
+
+    def _dag_ids(self) -> dict[str, str]:
+        """dag_id → dataset name for this cluster's workflows."""
+        return {dag_id_for(self.cluster.dag_name_prefix, name): name for name in self._known()}
+
+    def _fetch(self, now: datetime) -> Fetched:
+        cursor_text = sync_state(self.key).cursor
+        cursor = datetime.fromisoformat(cursor_text) if cursor_text else now - self.lookback
+        listed, server_time = self.client.list_dag_runs(updated_at_gte=cursor)
+        known = self._known()
+        runs = [r for r in listed if self.dataset_of(r.dag_id, known) is not None]
+        need_tasks = self._runs_needing_tasks(runs)
+        refreshed, vanished = self._check_stale(now, {(r.dag_id, r.dag_run_id) for r in runs})
+        need_tasks += [(r.dag_id, r.dag_run_id) for r in refreshed]
+        tasks: dict[tuple[str, str], list[TaskInstanceInfo]] = {pair: [] for pair in need_tasks}
+        if need_tasks:
+            for task in self.client.list_task_instances(need_tasks):
+                tasks.setdefault((task.dag_id, task.dag_run_id), []).append(task)
+        paused = self.client.list_paused_dag_ids(
+            dag_id_prefix=f"{self.cluster.dag_name_prefix}__" if self.cluster.dag_name_prefix else None
+        )
+        next_cursor = server_time or now - timedelta(minutes=1)
+        return Fetched(runs, tasks, refreshed, vanished, paused, next_cursor)
+
+    def _runs_needing_tasks(self, runs: list[DagRunInfo]) -> list[tuple[str, str]]:
+        """Changed runs, except finished ones the store already has in that same state
+        (the cursor overlaps a little, so a finished run can come back unchanged)."""
+        if not runs:
+            return []
+        stored = {
+            (row.dag_id, row.dag_run_id): row
+            for row in Run.select(Run.dag_id, Run.dag_run_id, Run.airflow_state, Run.total).where(
+                (Run.cluster == self.cluster.name)
+                & Run.dag_run_id.in_(list({r.dag_run_id for r in runs}))
+            )
+        }
+        needed = []
+        for run in runs:
+            row = stored.get((run.dag_id, run.dag_run_id))
+            done = row is not None and row.airflow_state == run.state and row.total > 0
+            if not (done and run.state in TERMINAL_STATES):
+                needed.append((run.dag_id, run.dag_run_id))
+        return needed
+
+    def _check_stale(
+        self, now: datetime, seen: set[tuple[str, str]]
+    ) -> tuple[list[DagRunInfo], list[Run]]:
+        """Active runs not seen for ``stale_threshold_hours``: ask Airflow about each;
+        those it no longer knows become UNKNOWN."""
+        stale = Run.select().where(
+            (Run.cluster == self.cluster.name)
+            & Run.status.in_(ACTIVE)
+            & (Run.last_seen_at < now - self.stale)
+        )
+        refreshed, vanished = [], []
+        for row in stale:
+            if (row.dag_id, row.dag_run_id) in seen:
+                continue
+            try:
+                refreshed.append(self.client.get_dag_run(row.dag_id, row.dag_run_id))
+            except AirflowNotFound:
+                vanished.append(row)
+        return refreshed, vanished

@@ -1,0 +1,147 @@
+"""Writing what a run sync fetched: runs, their task instances, DAG pause states."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Callable
+
+from daemon.airflow import DagRunInfo, TaskInstanceInfo
+from daemon.run_sync.status import progress, run_status
+from daemon.spec_sync.resolve import workflow_status
+from daemon.specs import next_run
+from daemon.store.models import Run, TaskInstance, Workflow
+
+# A run that is already FAILED when first seen is reported only if it ended this recently,
+# so the initial import of the lookback window does not flood the event log.
+FRESH_FAILURE = timedelta(minutes=10)
+
+RunKey = tuple[str, str]
+
+
+def write_runs(
+    cluster: str,
+    infos: list[DagRunInfo],
+    tasks: dict[RunKey, list[TaskInstanceInfo]],
+    vanished: list[Run],
+    known: set[str],
+    dataset_of: Callable[[str, set[str]], str | None],
+    now: datetime,
+) -> tuple[int, list[dict[str, Any]]]:
+    """Upsert runs (and the tasks fetched for them); returns rows written and events."""
+    existing = {
+        (row.dag_id, row.dag_run_id): row
+        for row in Run.select().where(
+            (Run.cluster == cluster) & Run.dag_run_id.in_(list({i.dag_run_id for i in infos}) or [""])
+        )
+    }
+    written, events = 0, []
+    for info in infos:
+        dataset = dataset_of(info.dag_id, known)
+        if dataset is None:
+            continue
+        key = (info.dag_id, info.dag_run_id)
+        previous = existing.get(key)
+        values = _run_values(info, dataset, previous.status if previous else None)
+        if key in tasks:
+            values.update(progress(tasks[key]).as_columns())
+        if previous is None:
+            row = Run.create(cluster=cluster, dag_id=info.dag_id, dag_run_id=info.dag_run_id,
+                             last_seen_at=now, created_at=now, updated_at=now, **values)
+            written += 1
+        else:
+            row = previous
+            changes = {k: v for k, v in values.items() if getattr(previous, k) != v}
+            update: dict[str, Any] = {"last_seen_at": now, **changes}
+            if changes:
+                update["updated_at"] = now
+                written += 1
+            Run.update(**update).where(Run.id == previous.id).execute()
+        if key in tasks:
+            _write_tasks(row.id, tasks[key], now)
+        if _newly_failed(values, previous, now):
+            events.append(_failure_event(dataset, cluster, info))
+    for row in vanished:
+        Run.update(status="UNKNOWN", updated_at=now).where(Run.id == row.id).execute()
+        written += 1
+    return written, events
+
+
+def _run_values(info: DagRunInfo, dataset: str, previous_status: str | None) -> dict[str, Any]:
+    return {
+        "dataset_name": dataset,
+        "status": run_status(info.state, previous_status),
+        "airflow_state": info.state,
+        "run_type": info.run_type,
+        "triggered_by": info.triggered_by,
+        "logical_date": info.logical_date,
+        "queued_at": info.queued_at,
+        "started_at": info.start_date,
+        "ended_at": info.end_date,
+        "conf": info.conf or None,
+        "note": info.note,
+    }
+
+
+def _newly_failed(values: dict[str, Any], previous: Run | None, now: datetime) -> bool:
+    if values["status"] != "FAILED":
+        return False
+    if previous is not None:
+        return previous.status != "FAILED"
+    ended = values["ended_at"]
+    return ended is None or ended >= now - FRESH_FAILURE
+
+
+def _failure_event(dataset: str, cluster: str, info: DagRunInfo) -> dict[str, Any]:
+    return {
+        "kind": "run_failed",
+        "severity": "error",
+        "subject": f"{dataset}/{info.dag_run_id}",
+        "message": f"Run {info.dag_run_id} of {dataset} failed on {cluster}.",
+        "data": {"dataset_name": dataset, "dag_id": info.dag_id,
+                 "dag_run_id": info.dag_run_id, "cluster": cluster},
+    }
+
+
+def _write_tasks(run_id: int, tasks: list[TaskInstanceInfo], now: datetime) -> None:
+    stored = {(t.task_id, t.map_index): t for t in TaskInstance.select().where(TaskInstance.run_id == run_id)}
+    for task in tasks:
+        values = {
+            "state": task.state,
+            "try_number": task.try_number,
+            "started_at": task.start_date,
+            "ended_at": task.end_date,
+            "duration_seconds": task.duration,
+        }
+        row = stored.get((task.task_id, task.map_index))
+        if row is None:
+            TaskInstance.create(run_id=run_id, task_id=task.task_id, map_index=task.map_index,
+                                updated_at=now, **values)
+        elif any(getattr(row, k) != v for k, v in values.items()):
+            TaskInstance.update(updated_at=now, **values).where(TaskInstance.id == row.id).execute()
+
+
+def write_pause_states(team: str, dag_ids: dict[str, str], paused: set[str], now: datetime) -> int:
+    """Set ``is_paused`` (and the status it implies) on the team's workflows."""
+    dag_of = {name: dag_id for dag_id, name in dag_ids.items()}
+    changed = 0
+    rows = Workflow.select().where(
+        (Workflow.team == team) & (Workflow.status != "removed") & Workflow.spec.is_null(False)
+    )
+    for row in rows:
+        is_paused = dag_of.get(row.dataset_name) in paused
+        status = workflow_status(
+            source_type=row.source_type, has_spec=True, enabled=bool(row.enabled),
+            is_paused=is_paused, removed=False, overridden=row.status == "overridden",
+        )
+        if is_paused == row.is_paused and status == row.status:
+            continue
+        upcoming = row.next_run if status == "active" and row.status == "active" else None
+        if status == "active" and upcoming is None and row.cron:
+            upcoming = next_run(row.cron, row.timezone or "UTC", now)
+        Workflow.update(is_paused=is_paused, status=status, next_run=upcoming, updated_at=now).where(
+            Workflow.id == row.id
+        ).execute()
+        changed += 1
+    return changed
+
+

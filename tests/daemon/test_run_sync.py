@@ -1,0 +1,150 @@
+"""The run sync through the real Airflow client against the simulated Airflow 3 API."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from daemon.airflow import AirflowClient
+from daemon.clusters import upsert_clusters
+from daemon.config import ClusterConfig
+from daemon.run_sync import RunSync
+from daemon.spec_store import MemorySpecStore
+from daemon.spec_sync import SpecSync
+from daemon.store.models import Event, Run, TaskInstance, Workflow
+from tests.sim_airflow import SimAirflow
+from tests.specs import spec_yaml
+
+TASKS = ["prepare", "run_query", "publish"]
+CLUSTER = ClusterConfig(
+    name="sim", team="@t", url="http://sim.test", dag_name_prefix="bc", api_version="v2",
+    auth="jwt", username="admin", password_env="SIM_PASSWORD",
+)
+
+
+@pytest.fixture
+def sim(store, monkeypatch) -> SimAirflow:
+    monkeypatch.setenv("SIM_PASSWORD", "admin")
+    upsert_clusters([CLUSTER])
+    specs = MemorySpecStore({
+        "code/a.yaml": spec_yaml("ds.a", team="@t"),
+        "code/b.yaml": spec_yaml("ds.b", team="@t"),
+        "manual/ds.b.yaml": spec_yaml("ds.b", team="@t"),
+    })
+    SpecSync(store, specs, max_spec_bytes=4096, max_delete_fraction=0.5).run()
+    sim = SimAirflow()
+    for dag in ("bc__ds.a", "bc__ds.b", "other_dag"):
+        sim.add_dag(dag)
+    return sim
+
+
+def make_sync(store, sim: SimAirflow, stale_hours: float = 1) -> RunSync:
+    client = AirflowClient(CLUSTER, transport=sim.transport(), sleep=lambda s: None)
+    return RunSync(store, CLUSTER, client, lookback_hours=24, stale_threshold_hours=stale_hours)
+
+
+def run(dag_run_id: str) -> Run:
+    return Run.get(Run.dag_run_id == dag_run_id)
+
+
+def test_initial_sync_imports_managed_runs_with_status_and_progress(store, sim):
+    sim.add_run("bc__ds.a", "scheduled__1", "success", TASKS, task_state="success")
+    sim.add_run("bc__ds.a", "scheduled__2", "failed", TASKS, task_state="failed")
+    running = sim.add_run("bc__ds.b", "manual__3", "running", TASKS)
+    sim.advance("bc__ds.b", "manual__3")
+    sim.add_run("other_dag", "scheduled__9", "running", TASKS)
+    sim.add_run("bc__ds.a", "scheduled__old", "success", TASKS,
+                when=datetime.now(timezone.utc) - timedelta(days=3))
+    report = make_sync(store, sim).run()
+    assert report.ok, report.error
+    assert sorted(r.dag_run_id for r in Run.select()) == ["manual__3", "scheduled__1", "scheduled__2"]
+    ok, failed, live = run("scheduled__1"), run("scheduled__2"), run("manual__3")
+    assert (ok.status, ok.succeeded, ok.total, ok.dataset_name) == ("SUCCESS", 3, 3, "ds.a")
+    assert (failed.status, failed.failed) == ("FAILED", 3)
+    assert (live.status, live.running, live.queued, live.current_task) == ("RUNNING", 1, 2, "prepare")
+    assert live.public_id == "ds.b/manual__3" and running.dag_run_id == "manual__3"
+    assert TaskInstance.select().where(TaskInstance.run_id == live.id).count() == 3
+    assert Event.select().where(Event.kind == "run_failed").count() == 1
+
+
+def test_a_cycle_with_no_change_costs_two_requests(store, sim):
+    sim.add_run("bc__ds.a", "scheduled__1", "success", TASKS, task_state="success")
+    sync = make_sync(store, sim)
+    sync.run()
+    sim.requests.clear()
+    report = sync.run()
+    assert report.ok and report.runs_written == 0
+    assert sum(sim.requests.values()) == 2, sim.requests
+
+
+def test_progress_follows_the_running_runs(store, sim):
+    sim.add_run("bc__ds.a", "manual__1", "running", TASKS)
+    sync = make_sync(store, sim)
+    sync.run()
+    for step, expected in enumerate([(0, "prepare"), (1, "run_query"), (2, "publish")]):
+        sim.advance("bc__ds.a", "manual__1")
+        sync.run()
+        row = run("manual__1")
+        assert (row.succeeded, row.current_task) == expected, step
+    sim.advance("bc__ds.a", "manual__1")
+    sync.run()
+    row = run("manual__1")
+    assert (row.status, row.succeeded, row.current_task, row.ended_at is not None) == ("SUCCESS", 3, None, True)
+
+
+def test_pause_state_comes_from_airflow(store, sim):
+    sync = make_sync(store, sim)
+    sim.dags["bc__ds.b"] = True
+    sync.run()
+    rows = {(w.dataset_name, w.source_type): w for w in Workflow.select()}
+    assert (rows[("ds.b", "code")].status, rows[("ds.b", "code")].next_run) == ("paused", None)
+    assert rows[("ds.b", "manual")].status == "overridden"
+    assert rows[("ds.a", "code")].status == "active"
+    sim.dags["bc__ds.b"] = False
+    sync.run()
+    code_b = Workflow.get((Workflow.dataset_name == "ds.b") & (Workflow.source_type == "code"))
+    assert code_b.status == "active" and code_b.next_run is not None
+
+
+def test_a_dead_cluster_loses_nothing_and_leaves_no_gap(store, sim):
+    sim.add_run("bc__ds.a", "manual__1", "running", TASKS)
+    sync = make_sync(store, sim)
+    sync.run()
+    sim.down = True
+    for _ in range(2):
+        report = sync.run()
+        assert not report.ok and "sim" in report.error
+    assert run("manual__1").status == "RUNNING"
+    assert Event.select().where(Event.kind == "sync_error").count() == 1
+    for _ in range(4):
+        sim.advance("bc__ds.a", "manual__1")  # finishes while we cannot see it
+    sim.add_run("bc__ds.b", "manual__2", "success", TASKS, task_state="success")
+    sim.down = False
+    assert sync.run().ok
+    assert run("manual__1").status == "SUCCESS" and run("manual__1").succeeded == 3
+    assert run("manual__2").status == "SUCCESS"
+
+
+def test_a_run_gone_from_airflow_becomes_unknown_after_the_threshold(store, sim):
+    sim.add_run("bc__ds.a", "manual__1", "running", TASKS)
+    sync = make_sync(store, sim, stale_hours=0)
+    sync.run()
+    del sim.runs[("bc__ds.a", "manual__1")]
+    Run.update(last_seen_at=datetime.now(timezone.utc) - timedelta(minutes=1)).execute()
+    sync.run()
+    assert run("manual__1").status == "UNKNOWN"
+
+
+def test_a_stop_shows_stopping_then_stopped(store, sim):
+    sim.add_run("bc__ds.a", "manual__1", "running", TASKS)
+    sync = make_sync(store, sim)
+    sync.run()
+    Run.update(status="STOPPING").execute()
+    sim.touch(sim.runs[("bc__ds.a", "manual__1")])
+    sync.run()
+    assert run("manual__1").status == "STOPPING"
+    sim.touch(sim.runs[("bc__ds.a", "manual__1")], state="failed")
+    sync.run()
+    assert run("manual__1").status == "STOPPED"
+    assert Event.select().where(Event.kind == "run_failed").count() == 0

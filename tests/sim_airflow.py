@@ -1,0 +1,266 @@
+"""A stateful simulated Airflow 3 REST API (``/api/v2``), served in-process as an httpx
+transport: DAGs, DAG runs with ``updated_at``, task instances, with real Airflow's
+filter and pagination semantics for the endpoints basecamp uses (``limit`` clamped to
+``maximum_page_limit``, ``offset``, ``updated_at_gte``, ``order_by``, ``paused``,
+``dag_id_pattern`` as a substring match, task-instance batches filtered as
+``dag_ids × dag_run_ids``). ``tests/integration/test_sim_parity.py`` runs the same queries
+against a real Airflow 3 to keep it honest.
+
+Used by the run-sync tests and ``bench/run_sync.py``; each request can be delayed by a
+fixed latency and is counted per endpoint.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime as http_date
+from typing import Any
+from urllib.parse import unquote
+
+import httpx
+
+MAX_PAGE = 100
+
+
+def iso(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def parse_iso(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def fake_jwt(lifetime: float = 3600) -> str:
+    def part(data: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+    return f"{part({'alg': 'HS512'})}.{part({'exp': int(time.time() + lifetime)})}.sig"
+
+
+@dataclass
+class SimRun:
+    dag_id: str
+    dag_run_id: str
+    state: str
+    run_type: str = "scheduled"
+    logical_date: datetime | None = None
+    queued_at: datetime | None = None
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+    updated_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    conf: dict[str, Any] = field(default_factory=dict)
+
+    def json(self) -> dict[str, Any]:
+        return {
+            "dag_run_id": self.dag_run_id, "dag_id": self.dag_id, "state": self.state,
+            "run_type": self.run_type, "triggered_by": "rest_api" if self.run_type == "manual" else "timetable",
+            "logical_date": iso(self.logical_date), "queued_at": iso(self.queued_at),
+            "start_date": iso(self.start_date), "end_date": iso(self.end_date),
+            "conf": self.conf, "note": None,
+        }
+
+
+@dataclass
+class SimTask:
+    dag_id: str
+    dag_run_id: str
+    task_id: str
+    state: str | None = None
+    try_number: int = 0
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+
+    def json(self) -> dict[str, Any]:
+        duration = None
+        if self.start_date and self.end_date:
+            duration = (self.end_date - self.start_date).total_seconds()
+        return {
+            "dag_id": self.dag_id, "dag_run_id": self.dag_run_id, "task_id": self.task_id,
+            "map_index": -1, "state": self.state, "try_number": self.try_number,
+            "start_date": iso(self.start_date), "end_date": iso(self.end_date), "duration": duration,
+        }
+
+
+class SimAirflow:
+    """The simulated cluster's state plus the request handler."""
+
+    def __init__(self, latency: float = 0.0) -> None:
+        self.latency = latency
+        self.dags: dict[str, bool] = {}  # dag_id -> is_paused
+        self.runs: dict[tuple[str, str], SimRun] = {}
+        self.tasks: dict[tuple[str, str], list[SimTask]] = {}
+        self.requests: Counter[str] = Counter()
+        self.down = False
+        self.lock = threading.Lock()
+
+    # --- state changes (what a scheduler would do) -----------------------------------
+
+    def add_dag(self, dag_id: str, paused: bool = False) -> None:
+        self.dags[dag_id] = paused
+
+    def add_run(self, dag_id: str, dag_run_id: str, state: str, task_ids: list[str],
+                *, task_state: str | None = None, when: datetime | None = None) -> SimRun:
+        now = when or datetime.now(timezone.utc)
+        run = SimRun(dag_id, dag_run_id, state, logical_date=now, queued_at=now,
+                     start_date=now if state != "queued" else None,
+                     end_date=now if state in ("success", "failed") else None, updated_at=now)
+        self.runs[(dag_id, dag_run_id)] = run
+        self.tasks[(dag_id, dag_run_id)] = [
+            SimTask(dag_id, dag_run_id, t, task_state, 1 if task_state else 0) for t in task_ids
+        ]
+        return run
+
+    def touch(self, run: SimRun, **changes: Any) -> None:
+        for key, value in changes.items():
+            setattr(run, key, value)
+        run.updated_at = datetime.now(timezone.utc)
+
+    def advance(self, dag_id: str, dag_run_id: str) -> None:
+        """One more task of the run succeeds (and the next starts); the run's updated_at
+        moves, as Airflow's scheduler does for a running run."""
+        now = datetime.now(timezone.utc)
+        tasks = self.tasks[(dag_id, dag_run_id)]
+        for task in tasks:
+            if task.state == "running":
+                task.state, task.end_date = "success", now
+                break
+        for task in tasks:
+            if task.state in (None, "scheduled", "queued"):
+                task.state, task.start_date, task.try_number = "running", now, 1
+                break
+        run = self.runs[(dag_id, dag_run_id)]
+        if all(t.state == "success" for t in tasks):
+            self.touch(run, state="success", end_date=now)
+        else:
+            self.touch(run)
+
+    # --- HTTP ---------------------------------------------------------------------------
+
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self.handle)
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        if self.latency:
+            time.sleep(self.latency)
+        if self.down:
+            raise httpx.ConnectError("simulated cluster is down", request=request)
+        path = unquote(request.url.path)
+        with self.lock:
+            response = self._route(request, path)
+        response.headers["Date"] = http_date(datetime.now(timezone.utc), usegmt=True)
+        return response
+
+    def _route(self, request: httpx.Request, path: str) -> httpx.Response:
+        method = request.method
+        routes = [
+            ("POST", r"/auth/token", self._token),
+            ("GET", r"/api/v2/version", lambda r: httpx.Response(200, json={"version": "3.3.2", "git_version": None})),
+            ("GET", r"/api/v2/monitor/health", lambda r: httpx.Response(200, json={"metadatabase": {"status": "healthy"}})),
+            ("GET", r"/api/v2/dags", self._list_dags),
+            ("PATCH", r"/api/v2/dags/(?P<dag>[^/]+)", self._patch_dag),
+            ("GET", r"/api/v2/dags/(?P<dag>[^/]+)/dagRuns", self._list_runs),
+            ("POST", r"/api/v2/dags/(?P<dag>[^/]+)/dagRuns", self._trigger),
+            ("GET", r"/api/v2/dags/(?P<dag>[^/]+)/dagRuns/(?P<run>[^/]+)", self._get_run),
+            ("PATCH", r"/api/v2/dags/(?P<dag>[^/]+)/dagRuns/(?P<run>[^/]+)", self._patch_run),
+            ("POST", r"/api/v2/dags/~/dagRuns/~/taskInstances/list", self._list_tasks),
+        ]
+        for verb, pattern, handler in routes:
+            match = re.fullmatch(pattern, path)
+            if verb == method and match:
+                self.requests[f"{verb} {pattern}"] += 1
+                request.extensions["match"] = match.groupdict()
+                return handler(request)
+        return httpx.Response(404, json={"detail": "Not Found"})
+
+    def _token(self, request: httpx.Request) -> httpx.Response:
+        return httpx.Response(201, json={"access_token": fake_jwt()})
+
+    @staticmethod
+    def _page(items: list[Any], request: httpx.Request) -> tuple[list[Any], int]:
+        limit = min(int(request.url.params.get("limit", MAX_PAGE)), MAX_PAGE)
+        offset = int(request.url.params.get("offset", 0))
+        return items[offset : offset + limit], len(items)
+
+    def _list_dags(self, request: httpx.Request) -> httpx.Response:
+        params = request.url.params
+        dags = sorted(self.dags.items())
+        if "paused" in params:
+            wanted = params["paused"].lower() == "true"
+            dags = [d for d in dags if d[1] == wanted]
+        if "dag_id_pattern" in params:
+            needle = params["dag_id_pattern"].lower()
+            dags = [d for d in dags if needle in d[0].lower()]
+        page, total = self._page(dags, request)
+        return httpx.Response(200, json={
+            "dags": [{"dag_id": d, "is_paused": p} for d, p in page], "total_entries": total})
+
+    def _patch_dag(self, request: httpx.Request) -> httpx.Response:
+        dag = request.extensions["match"]["dag"]
+        if dag not in self.dags:
+            return httpx.Response(404, json={"detail": f"DAG {dag} not found"})
+        self.dags[dag] = bool(json.loads(request.content)["is_paused"])
+        return httpx.Response(200, json={"dag_id": dag, "is_paused": self.dags[dag]})
+
+    def _list_runs(self, request: httpx.Request) -> httpx.Response:
+        dag, params = request.extensions["match"]["dag"], request.url.params
+        runs = [r for r in self.runs.values() if dag == "~" or r.dag_id == dag]
+        if "updated_at_gte" in params:
+            since = parse_iso(params["updated_at_gte"])
+            runs = [r for r in runs if r.updated_at >= since]
+        order = params.get("order_by", "id")
+        field_name = order.lstrip("-")
+        key = {"updated_at": lambda r: r.updated_at, "id": lambda r: (r.queued_at, r.dag_run_id)}.get(
+            field_name, lambda r: r.updated_at)
+        runs.sort(key=key, reverse=order.startswith("-"))
+        page, total = self._page(runs, request)
+        return httpx.Response(200, json={"dag_runs": [r.json() for r in page], "total_entries": total})
+
+    def _get_run(self, request: httpx.Request) -> httpx.Response:
+        match = request.extensions["match"]
+        run = self.runs.get((match["dag"], match["run"]))
+        if run is None:
+            return httpx.Response(404, json={"detail": "DagRun not found"})
+        return httpx.Response(200, json=run.json())
+
+    def _trigger(self, request: httpx.Request) -> httpx.Response:
+        dag = request.extensions["match"]["dag"]
+        body = json.loads(request.content)
+        run_id = body.get("dag_run_id") or f"manual__{datetime.now(timezone.utc).isoformat()}"
+        if dag not in self.dags:
+            return httpx.Response(404, json={"detail": f"DAG {dag} not found"})
+        if (dag, run_id) in self.runs:
+            return httpx.Response(409, json={"detail": "DAG Run already exists"})
+        run = self.add_run(dag, run_id, "queued", ["prepare", "run_query", "publish"])
+        run.run_type, run.conf = "manual", body.get("conf") or {}
+        return httpx.Response(200, json=run.json())
+
+    def _patch_run(self, request: httpx.Request) -> httpx.Response:
+        match = request.extensions["match"]
+        run = self.runs.get((match["dag"], match["run"]))
+        if run is None:
+            return httpx.Response(404, json={"detail": "DagRun not found"})
+        self.touch(run, state=json.loads(request.content)["state"], end_date=datetime.now(timezone.utc))
+        return httpx.Response(200, json=run.json())
+
+    def _list_tasks(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        dag_ids, run_ids = set(body.get("dag_ids") or []), set(body.get("dag_run_ids") or [])
+        tasks = [
+            t for (dag, run), ts in sorted(self.tasks.items(), key=lambda kv: kv[0])
+            if (not dag_ids or dag in dag_ids) and (not run_ids or run in run_ids) for t in ts
+        ]
+        limit = min(int(body.get("page_limit", MAX_PAGE)), MAX_PAGE)
+        offset = int(body.get("page_offset", 0))
+        return httpx.Response(200, json={
+            "task_instances": [t.json() for t in tasks[offset : offset + limit]],
+            "total_entries": len(tasks)})
+
+
+def days_ago(days: float) -> datetime:
+    return datetime.now(timezone.utc) - timedelta(days=days)
