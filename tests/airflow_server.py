@@ -198,22 +198,38 @@ class AirflowServer:
             return "(no log)"
 
     def stop(self, timeout: float = 20.0) -> None:
-        """SIGTERM the whole process group (standalone's children outlive it), then SIGKILL."""
+        """SIGTERM the whole process group (standalone's children outlive it) and every
+        descendant that moved to a session of its own, then SIGKILL what is left."""
+        root = self.process.pid
+        pids = _descendants(root)
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            _signal_group(root, sig)
+            for pid in pids:
+                try:
+                    os.kill(pid, sig)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            deadline = time.monotonic() + (timeout if sig == signal.SIGTERM else 10)
+            while time.monotonic() < deadline:
+                self.process.poll()
+                pids = [pid for pid in pids if _alive(pid)]
+                if not _group_alive(root) and not pids:
+                    break
+                time.sleep(0.2)
+            else:
+                continue
+            break
         try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.process.poll()
-            if not _group_alive(self.process.pid):
-                return
-            time.sleep(0.2)
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
             pass
-        self.process.wait()
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _group_alive(pgid: int) -> bool:
@@ -222,6 +238,34 @@ def _group_alive(pgid: int) -> bool:
         return True
     except ProcessLookupError:
         return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _descendants(root: int) -> list[int]:
+    """PIDs below ``root`` in the process tree (Linux /proc), whatever their group."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
 
 
 def fetch_token(url: str, username: str, password: str) -> tuple[str, float]:

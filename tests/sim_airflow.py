@@ -75,6 +75,7 @@ class SimTask:
     try_number: int = 0
     start_date: datetime | None = None
     end_date: datetime | None = None
+    updated_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
     def json(self) -> dict[str, Any]:
         duration = None
@@ -112,7 +113,8 @@ class SimAirflow:
                      end_date=now if state in ("success", "failed") else None, updated_at=now)
         self.runs[(dag_id, dag_run_id)] = run
         self.tasks[(dag_id, dag_run_id)] = [
-            SimTask(dag_id, dag_run_id, t, task_state, 1 if task_state else 0) for t in task_ids
+            SimTask(dag_id, dag_run_id, t, task_state, 1 if task_state else 0, updated_at=now)
+            for t in task_ids
         ]
         return run
 
@@ -128,11 +130,11 @@ class SimAirflow:
         tasks = self.tasks[(dag_id, dag_run_id)]
         for task in tasks:
             if task.state == "running":
-                task.state, task.end_date = "success", now
+                task.state, task.end_date, task.updated_at = "success", now, now
                 break
         for task in tasks:
             if task.state in (None, "scheduled", "queued"):
-                task.state, task.start_date, task.try_number = "running", now, 1
+                task.state, task.start_date, task.try_number, task.updated_at = "running", now, 1, now
                 break
         run = self.runs[(dag_id, dag_run_id)]
         if all(t.state == "success" for t in tasks):
@@ -168,6 +170,7 @@ class SimAirflow:
             ("POST", r"/api/v2/dags/(?P<dag>[^/]+)/dagRuns", self._trigger),
             ("GET", r"/api/v2/dags/(?P<dag>[^/]+)/dagRuns/(?P<run>[^/]+)", self._get_run),
             ("PATCH", r"/api/v2/dags/(?P<dag>[^/]+)/dagRuns/(?P<run>[^/]+)", self._patch_run),
+            ("GET", r"/api/v2/dags/(?P<dag>[^/]+)/dagRuns/(?P<run>[^/]+)/taskInstances", self._run_tasks),
             ("POST", r"/api/v2/dags/~/dagRuns/~/taskInstances/list", self._list_tasks),
         ]
         for verb, pattern, handler in routes:
@@ -247,6 +250,24 @@ class SimAirflow:
             return httpx.Response(404, json={"detail": "DagRun not found"})
         self.touch(run, state=json.loads(request.content)["state"], end_date=datetime.now(timezone.utc))
         return httpx.Response(200, json=run.json())
+
+    def _run_tasks(self, request: httpx.Request) -> httpx.Response:
+        """Task instances of one run, or with ``~`` of every run, filterable by
+        ``updated_at_gte`` and ordered by ``order_by`` (default: id)."""
+        match, params = request.extensions["match"], request.url.params
+        if match["run"] != "~" and (match["dag"], match["run"]) not in self.runs:
+            return httpx.Response(404, json={"detail": "DagRun not found"})
+        tasks = [
+            t for (dag, run), ts in sorted(self.tasks.items(), key=lambda kv: kv[0])
+            if match["dag"] in ("~", dag) and match["run"] in ("~", run) for t in ts
+        ]
+        if "updated_at_gte" in params:
+            since = parse_iso(params["updated_at_gte"])
+            tasks = [t for t in tasks if t.updated_at >= since]
+        if params.get("order_by", "").lstrip("-") == "updated_at":
+            tasks.sort(key=lambda t: t.updated_at, reverse=params["order_by"].startswith("-"))
+        page, total = self._page(tasks, request)
+        return httpx.Response(200, json={"task_instances": [t.json() for t in page], "total_entries": total})
 
     def _list_tasks(self, request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content)

@@ -262,6 +262,24 @@ class AirflowClient:
                     result.append(ti)
         return result
 
+    def list_changed_task_instances(self, *, updated_at_gte: datetime,
+                                    page_size: int = 100) -> list[TaskInstanceInfo]:
+        """Task instances of every DAG run updated at or after ``updated_at_gte``: what
+        changed in runs the caller already knows, in as few pages as there are changes."""
+        path = f"{self._base}/dags/~/dagRuns/~/taskInstances"
+        params = {"updated_at_gte": format_datetime(updated_at_gte), "order_by": "updated_at",
+                  "limit": page_size}
+
+        def page(offset: int) -> tuple[list[Any], int | None]:
+            response = self._session.request("GET", path, params={**params, "offset": offset})
+            return self._items(response, path, "task_instances")
+
+        found: dict[tuple[str, str, str, int], TaskInstanceInfo] = {}
+        for item in self._paginate(page, page_size):
+            ti = self._parse(task_instance_from_json, item, path)
+            found[(ti.dag_id, ti.dag_run_id, ti.task_id, ti.map_index)] = ti
+        return list(found.values())
+
     def task_log(self, dag_id: str, dag_run_id: str, task_id: str, try_number: int, *,
                  map_index: int = -1, max_bytes: int = 65536) -> str:
         """The last ``max_bytes`` of one try's log, as plain text."""

@@ -129,24 +129,36 @@ class RunSync:
         listed, server_time = self.client.list_dag_runs(updated_at_gte=cursor)
         known = self._known()
         runs = [r for r in listed if self.dataset_of(r.dag_id, known) is not None]
-        need_tasks = self._runs_needing_tasks(runs)
+        new, changed = self._runs_needing_tasks(runs)
         refreshed, vanished = self._check_stale(now, {(r.dag_id, r.dag_run_id) for r in runs})
-        need_tasks += [(r.dag_id, r.dag_run_id) for r in refreshed]
-        tasks: dict[tuple[str, str], list[TaskInstanceInfo]] = {pair: [] for pair in need_tasks}
-        if need_tasks:
-            for task in self.client.list_task_instances(need_tasks):
-                tasks.setdefault((task.dag_id, task.dag_run_id), []).append(task)
+        new += [(r.dag_id, r.dag_run_id) for r in refreshed]
+        tasks: dict[tuple[str, str], list[TaskInstanceInfo]] = {pair: [] for pair in new + changed}
+        fetched: list[TaskInstanceInfo] = []
+        if changed:
+            wanted = set(changed)
+            fetched += [
+                t for t in self.client.list_changed_task_instances(updated_at_gte=cursor)
+                if (t.dag_id, t.dag_run_id) in wanted
+            ]
+        if new:
+            fetched += self.client.list_task_instances(new)
+        for task in fetched:
+            tasks[(task.dag_id, task.dag_run_id)].append(task)
         paused = self.client.list_paused_dag_ids(
             dag_id_prefix=f"{self.cluster.dag_name_prefix}__" if self.cluster.dag_name_prefix else None
         )
         next_cursor = server_time or now - timedelta(minutes=1)
         return Fetched(runs, tasks, refreshed, vanished, paused, next_cursor)
 
-    def _runs_needing_tasks(self, runs: list[DagRunInfo]) -> list[tuple[str, str]]:
-        """Changed runs, except finished ones the store already has in that same state
-        (the cursor overlaps a little, so a finished run can come back unchanged)."""
+    def _runs_needing_tasks(
+        self, runs: list[DagRunInfo]
+    ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        """Changed runs split into those the store has no tasks of yet (fetch all their
+        tasks) and known ones (fetch only tasks changed since the cursor). Finished runs
+        the store already has in that state are skipped: the cursor overlaps a little, so
+        a finished run can come back unchanged."""
         if not runs:
-            return []
+            return [], []
         stored = {
             (row.dag_id, row.dag_run_id): row
             for row in Run.select(Run.dag_id, Run.dag_run_id, Run.airflow_state, Run.total).where(
@@ -154,13 +166,15 @@ class RunSync:
                 & Run.dag_run_id.in_(list({r.dag_run_id for r in runs}))
             )
         }
-        needed = []
+        new, changed = [], []
         for run in runs:
-            row = stored.get((run.dag_id, run.dag_run_id))
-            done = row is not None and row.airflow_state == run.state and row.total > 0
-            if not (done and run.state in TERMINAL_STATES):
-                needed.append((run.dag_id, run.dag_run_id))
-        return needed
+            key = (run.dag_id, run.dag_run_id)
+            row = stored.get(key)
+            if row is None or row.total == 0:
+                new.append(key)
+            elif not (row.airflow_state == run.state and run.state in TERMINAL_STATES):
+                changed.append(key)
+        return new, changed
 
     def _check_stale(
         self, now: datetime, seen: set[tuple[str, str]]

@@ -42,22 +42,22 @@ def write_runs(
         key = (info.dag_id, info.dag_run_id)
         previous = existing.get(key)
         values = _run_values(info, dataset, previous.status if previous else None)
-        if key in tasks:
-            values.update(progress(tasks[key]).as_columns())
         if previous is None:
             row = Run.create(cluster=cluster, dag_id=info.dag_id, dag_run_id=info.dag_run_id,
                              last_seen_at=now, created_at=now, updated_at=now, **values)
-            written += 1
         else:
             row = previous
-            changes = {k: v for k, v in values.items() if getattr(previous, k) != v}
-            update: dict[str, Any] = {"last_seen_at": now, **changes}
-            if changes:
-                update["updated_at"] = now
-                written += 1
-            Run.update(**update).where(Run.id == previous.id).execute()
         if key in tasks:
             _write_tasks(row.id, tasks[key], now)
+            task_rows = TaskInstance.select(TaskInstance.task_id, TaskInstance.state).where(
+                TaskInstance.run_id == row.id
+            )
+            values.update(progress(task_rows).as_columns())
+        changes = {k: v for k, v in values.items() if getattr(row, k) != v}
+        if previous is None or changes:
+            written += 1
+        stamp = {"updated_at": now} if changes else {}
+        Run.update(last_seen_at=now, **changes, **stamp).where(Run.id == row.id).execute()
         if _newly_failed(values, previous, now):
             events.append(_failure_event(dataset, cluster, info))
     for row in vanished:

@@ -222,32 +222,46 @@ def test_dagbag_airflow2(tmp_path: Path) -> None:
 def wait_for_run_state(server: AirflowServer, dag_id: str, run_id: str, timeout: float = 180.0) -> dict:
     deadline = time.monotonic() + timeout
     run: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        response = server.client().get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
-        response.raise_for_status()
-        run = response.json()
-        if run["state"] in ("success", "failed"):
-            return run
-        time.sleep(1)
+    with server.client() as client:
+        while time.monotonic() < deadline:
+            response = client.get(f"{server.api}/dags/{dag_id}/dagRuns/{run_id}")
+            response.raise_for_status()
+            run = response.json()
+            if run["state"] in ("success", "failed"):
+                return run
+            time.sleep(1)
     raise AssertionError(f"run {dag_id}/{run_id} not finished in {timeout} s: {run}")
 
 
+def task_states(server: AirflowServer, dag_id: str, run_id: str) -> dict[str, str]:
+    with server.client() as client:
+        response = client.get(f"{server.api}/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
+    response.raise_for_status()
+    return {ti["task_id"]: ti["state"] for ti in response.json()["task_instances"]}
+
+
 def trigger(server: AirflowServer, dag_id: str, run_id: str, conf: dict) -> httpx.Response:
-    return server.client().post(
-        f"/api/v2/dags/{dag_id}/dagRuns",
-        json={"dag_run_id": run_id, "logical_date": None, "conf": conf},
-    )
+    body: dict[str, Any] = {"dag_run_id": run_id, "conf": conf}
+    if server.api_version == "v2":
+        body["logical_date"] = None  # required in Airflow 3 (null: no logical date)
+    with server.client() as client:
+        return client.post(f"{server.api}/dags/{dag_id}/dagRuns", json=body)
+
+
+def write_spec(server: AirflowServer, rel: str, text: str) -> None:
+    path = server.spec_dir / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
 
 
 @pytest.mark.airflow
 def test_live_airflow3_runs(airflow3: AirflowServer) -> None:
     name = "live.daily_clicks"
-    (airflow3.spec_dir / "code").mkdir(parents=True, exist_ok=True)
-    (airflow3.spec_dir / "code" / "live.yaml").write_text(spec(
+    write_spec(airflow3, "code/live.yaml", spec(
         name, tz="Asia/Seoul", extra="parameters:\n  - {name: limit, type: int, default: 5}\n"
-        "  - {name: fail, type: bool, default: false}\n"))
-    (airflow3.spec_dir / "manual").mkdir(parents=True, exist_ok=True)
-    (airflow3.spec_dir / "manual" / "req.yaml").write_text(spec(
+        "  - {name: fail, type: bool, default: false}\n"
+        "  - {name: region, type: string, required: true}\n"))
+    write_spec(airflow3, "manual/req.yaml", spec(
         "live.required", enabled=False,
         extra="parameters:\n  - {name: day, type: date, required: true}\n"))
     dag_id = dag_id_for(PREFIX, name)
@@ -255,15 +269,19 @@ def test_live_airflow3_runs(airflow3: AirflowServer) -> None:
     assert dag["is_paused"] is False
     assert {t["name"] for t in dag["tags"]} == {TEAM, "source:code", "engineer@example.com"}
     assert dag["timetable_summary"] == "0 9 * * *"
+    assert dag["next_dagrun_run_after"].endswith("T00:00:00Z")  # 09:00 in Asia/Seoul
 
-    assert trigger(airflow3, dag_id, "ok_run", {"limit": 7}).status_code == 200
-    assert trigger(airflow3, dag_id, "ok_run", {}).status_code == 409  # idempotency key
-    assert trigger(airflow3, dag_id, "fail_run", {"fail": True}).status_code == 200
+    assert trigger(airflow3, dag_id, "ok_run", {"limit": 7, "region": "eu"}).status_code == 200
+    assert trigger(airflow3, dag_id, "ok_run", {"region": "eu"}).status_code == 409  # run id taken
+    assert trigger(airflow3, dag_id, "fail_run", {"fail": True, "region": "eu"}).status_code == 200
+    # a scheduled DAG cannot make Airflow enforce a required param: `prepare` fails the run
+    assert trigger(airflow3, dag_id, "no_region", {}).status_code == 200
     assert wait_for_run_state(airflow3, dag_id, "ok_run")["state"] == "success"
     assert wait_for_run_state(airflow3, dag_id, "fail_run")["state"] == "failed"
-    tis = airflow3.client().get(f"/api/v2/dags/{dag_id}/dagRuns/fail_run/taskInstances").json()
-    states = {ti["task_id"]: ti["state"] for ti in tis["task_instances"]}
-    assert states == {"prepare": "success", "run_query": "failed", "publish": "upstream_failed"}
+    assert wait_for_run_state(airflow3, dag_id, "no_region")["state"] == "failed"
+    assert task_states(airflow3, dag_id, "fail_run") == {
+        "prepare": "success", "run_query": "failed", "publish": "upstream_failed"}
+    assert task_states(airflow3, dag_id, "no_region")["prepare"] == "failed"
 
     # a required param without default is enforced when the run is triggered
     req_id = dag_id_for(PREFIX, "live.required")
@@ -274,3 +292,24 @@ def test_live_airflow3_runs(airflow3: AirflowServer) -> None:
     assert bad.status_code == 400, bad.text
     assert trigger(airflow3, req_id, "good_param", {"day": "2024-05-01"}).status_code == 200
     assert wait_for_run_state(airflow3, req_id, "good_param")["state"] == "success"
+
+
+@pytest.mark.airflow2
+def test_live_airflow2_runs(airflow2: AirflowServer) -> None:
+    name = "live2.clicks"
+    write_spec(airflow2, "code/live2.yaml", spec(
+        name, extra="parameters:\n  - {name: limit, type: int, default: 5}\n"))
+    write_spec(airflow2, "code/other.yaml", spec("live2.other", team="@marketing"))
+    dag_id = dag_id_for(PREFIX, name)
+    dag = wait_for_dag(airflow2, dag_id, timeout=120)
+    assert dag["is_paused"] is False
+    assert {t["name"] for t in dag["tags"]} == {TEAM, "source:code", "engineer@example.com"}
+    with airflow2.client() as client:
+        assert client.get(f"/api/v1/dags/{dag_id_for(PREFIX, 'live2.other')}").status_code == 404
+    assert trigger(airflow2, dag_id, "ok_run", {"limit": 7}).status_code == 200
+    assert trigger(airflow2, dag_id, "ok_run", {}).status_code == 409
+    assert trigger(airflow2, dag_id, "bad_limit", {"limit": "x"}).status_code == 400
+    assert trigger(airflow2, dag_id, "fail_run", {"fail": True}).status_code == 200
+    assert wait_for_run_state(airflow2, dag_id, "ok_run")["state"] == "success"
+    assert wait_for_run_state(airflow2, dag_id, "fail_run")["state"] == "failed"
+    assert task_states(airflow2, dag_id, "fail_run")["run_query"] == "failed"
