@@ -19,7 +19,7 @@ def check_cluster(name: str, client: AirflowClient, now: datetime) -> bool:
     from healthy to unreachable or back (not on every failed probe)."""
     started = time.monotonic()
     try:
-        info = client.version()
+        info = client.version(refresh=True)
     except BasecampError as exc:
         _record(name, now, healthy=False, last_error=str(exc))
         return False

@@ -427,7 +427,8 @@ def wait_for_dag(server: AirflowServer, dag_id: str, timeout: float = 120.0) -> 
             response = client.get(f"{server.api}/dags/{dag_id}")
             if response.status_code == 200:
                 dag = response.json()
-                if not dag.get("has_import_errors") and dag.get("is_active", True) is not False:
+                usable = dag.get("is_active", True) is not False and not dag.get("is_stale")
+                if usable and not dag.get("has_import_errors"):
                     details = client.get(f"{server.api}/dags/{dag_id}/details")
                     if details.status_code == 200:
                         return dag
@@ -443,7 +444,9 @@ def wait_for_dag(server: AirflowServer, dag_id: str, timeout: float = 120.0) -> 
     )
 
 
-def _server_fixture(version: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowServer]:
+def _server_fixture(
+    version: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[AirflowServer]:
     base = tmp_path_factory.mktemp(f"airflow-{version}")
     try:
         server = start_airflow(

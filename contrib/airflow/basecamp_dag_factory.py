@@ -11,11 +11,14 @@ Environment variables (read by the DAG processor, and by the tasks at run time):
     BASECAMP_TEAM               build only the specs of this team (unset/empty: all teams)
     BASECAMP_DAG_PREFIX         dag_id is f"{prefix}__{name}" (unset/empty: the bare name)
     BASECAMP_DEMO_TASK_SECONDS  how long the placeholder run_query sleeps (default 0)
-    BASECAMP_FAIL_DATASETS      test hook: comma-separated dataset names whose run_query fails
-                                (a truthy `fail` param / dag run conf key does the same)
+    BASECAMP_FAIL_DATASETS      test hook: comma-separated dataset names whose runs fail in
+                                run_query (in prepare for SQL DAGs); a truthy `fail` param or
+                                dag run conf key does the same for one run
 
 Override rule (as in basecamp's spec store): per dataset name a valid code spec wins over
-the manual one; within one source the first valid file in lexicographic path order wins.
+the manual one (a code spec that is invalid or fails to build leaves the manual one in
+force); within one source the first valid file in lexicographic path order wins. The team
+filter applies to the winning spec.
 Tasks: prepare (checks and renders the parameters) -> run_query (SQLExecuteQueryOperator on
 the spec's connection_id, else a placeholder that logs the rendered query) -> publish.
 A broken spec (bad YAML, missing fields, bad cron) is logged and skipped; it never breaks
@@ -96,8 +99,11 @@ def _load_spec(path: Path) -> dict[str, Any]:
     except Exception as exc:
         raise SpecError(f"{name}: bad timezone {schedule.get('timezone')!r}") from exc
     retry = schedule.get("retry") or {}
-    if not isinstance(retry, dict):
-        raise SpecError(f"{name}: schedule.retry is not a mapping")
+    if not isinstance(retry, dict) or not all(
+        isinstance(retry.get(k, 1), int) and retry.get(k, 1) >= low
+        for k, low in (("max_attempts", 1), ("delay_seconds", 0))
+    ):
+        raise SpecError(f"{name}: bad schedule.retry {retry!r}")
     params = doc.get("parameters") or []
     if not isinstance(params, list) or not all(
         isinstance(p, dict) and isinstance(p.get("name"), str) and p.get("type", "string")
@@ -112,10 +118,10 @@ def _spec_files(root: Path) -> list[Path]:
     return sorted(files, key=lambda p: p.relative_to(root).as_posix())
 
 
-def effective_specs(spec_dir: Path, team: str = "") -> dict[str, tuple[str, Path, dict]]:
-    """{name: (source, path, spec)} after the override rule and the team filter."""
-    by_source: dict[str, dict[str, tuple[Path, dict]]] = {"code": {}, "manual": {}}
-    for source, found in by_source.items():
+def candidates(spec_dir: Path) -> dict[str, list[tuple[str, Path, dict]]]:
+    """{name: [(source, path, spec), ...]}: the valid specs of each name, code first."""
+    found: dict[str, list[tuple[str, Path, dict]]] = {}
+    for source in ("code", "manual"):
         root = spec_dir / source
         if not root.is_dir():
             continue
@@ -125,14 +131,13 @@ def effective_specs(spec_dir: Path, team: str = "") -> dict[str, tuple[str, Path
             except Exception as exc:  # one broken file never stops the others
                 log.warning("basecamp: skipping spec %s: %s", path, exc)
                 continue
-            if spec["name"] in found:
+            same = found.setdefault(spec["name"], [])
+            if same and same[-1][0] == source:
                 log.warning("basecamp: %s duplicates %s (name %s); ignored",
-                            path, found[spec["name"]][0], spec["name"])
+                            path, same[-1][1], spec["name"])
                 continue
-            found[spec["name"]] = (path, spec)
-    chosen = {n: ("manual", p, s) for n, (p, s) in by_source["manual"].items()}
-    chosen.update({n: ("code", p, s) for n, (p, s) in by_source["code"].items()})
-    return {n: v for n, v in sorted(chosen.items()) if not team or v[2]["team"] == team}
+            same.append((source, path, spec))
+    return dict(sorted(found.items()))
 
 
 def dag_id_for(prefix: str, name: str) -> str:
@@ -183,8 +188,6 @@ def build_dag(source: str, path: Path, spec: dict[str, Any], spec_dir: Path, pre
     enabled = schedule_cfg.get("enabled", True) is not False
     retry = schedule_cfg.get("retry") or {}
     attempts = int(retry.get("max_attempts", 1))
-    if attempts < 1:
-        raise SpecError(f"{name}: retry.max_attempts must be >= 1")
     delay = datetime.timedelta(seconds=int(retry.get("delay_seconds", 300)))
     timetable = CronTriggerTimetable(schedule_cfg["cron"].strip(), timezone=tz) if enabled else None
     spec_params = spec.get("parameters") or []
@@ -218,7 +221,8 @@ def build_dag(source: str, path: Path, spec: dict[str, Any], spec_dir: Path, pre
                 raise ValueError(f"Missing required parameter: {', '.join(missing)}")
             if use_sql and _should_fail(name, context):
                 raise RuntimeError(f"basecamp test hook: dataset {name} was told to fail")
-            task_log.info("basecamp %s (%s spec %s) parameters: %s", name, source, path.name, values)
+            task_log.info("basecamp %s (%s spec %s) parameters: %s",
+                          name, source, path.name, values)
             return {k: v if isinstance(v, (str, int, float, bool, type(None))) else str(v)
                     for k, v in values.items()}
 
@@ -247,14 +251,19 @@ def build_dag(source: str, path: Path, spec: dict[str, Any], spec_dir: Path, pre
 
 
 def build_all(spec_dir: Path, team: str, prefix: str) -> dict[str, Any]:
+    """The DAGs of ``team``: per name the code spec, or the manual one if code is unusable."""
     dags: dict[str, Any] = {}
-    for name, (source, path, spec) in effective_specs(spec_dir, team).items():
-        try:
-            dag = build_dag(source, path, spec, spec_dir, prefix)
-        except Exception as exc:  # one broken spec never breaks the other DAGs
-            log.warning("basecamp: no DAG for %s (%s): %s", name, path, exc)
-            continue
-        dags[dag.dag_id] = dag
+    for name, specs in candidates(spec_dir).items():
+        for source, path, spec in specs:
+            if team and spec["team"] != team:
+                break  # the effective spec belongs to another team's cluster
+            try:
+                dag = build_dag(source, path, spec, spec_dir, prefix)
+            except Exception as exc:  # one broken spec never breaks the other DAGs
+                log.warning("basecamp: no DAG for %s from %s: %s", name, path, exc)
+                continue
+            dags[dag.dag_id] = dag
+            break
     return dags
 
 

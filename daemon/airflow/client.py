@@ -288,8 +288,11 @@ class AirflowClient:
         params: dict[str, Any] = {"full_content": "true"}
         if map_index >= 0:
             params["map_index"] = map_index
+        # Airflow 3 answers text/plain with 406 (only JSON or NDJSON); Airflow 2's JSON
+        # is a stringified Python list of (host, text) tuples, its text/plain is clean.
+        accept = "application/json" if self.api_version == "v2" else "text/plain"
         response = self._session.request("GET", path, params=params,
-                                         headers={"Accept": "text/plain"})
+                                         headers={"Accept": accept})
         return tail(render_log(response.text, response.headers.get("Content-Type", "")),
                     max_bytes)
 

@@ -8,8 +8,8 @@ unpaused DAG whose triggered runs succeed, or fail on request.
 
 from __future__ import annotations
 
+import ast
 import json
-import os
 import shutil
 import subprocess
 import time
@@ -120,6 +120,13 @@ def write_awkward_specs(spec_dir: Path) -> None:
         "code/sql/sql.yaml": spec("sql.ds", extra="connection_id: my_db\nquery_file: q.sql\n"),
         "code/sql/q.sql": "SELECT {{ params.limit }}",
         "manual/bad_tz.yaml": spec("bad.tz", tz="Mars/Olympus"),
+        # a code spec that parses but cannot be built also leaves the manual one in force
+        "code/build_fail.yaml": spec(
+            "buildfail.ds", extra="connection_id: db\nquery_file: gone.sql\n"),
+        "manual/build_fail.yaml": spec("buildfail.ds", desc="manual after build failure"),
+        # the effective (code) spec belongs to another team: no DAG here, not even the manual one
+        "code/shadow.yaml": spec("shadow.ds", team="@marketing"),
+        "manual/shadow.yaml": spec("shadow.ds"),
     }
     for rel, text in files.items():
         path = spec_dir / rel
@@ -153,8 +160,8 @@ def run_dagbag(version: str, tmp_path: Path) -> dict[str, Any]:
 def check_dagbag(report: dict[str, Any]) -> None:
     dags = report["dags"]
     assert report["import_errors"] == {}
-    ids = {name: dag_id_for(PREFIX, name) for name in (CLICKS, "manual.only", "fallback.ds",
-                                                       "sql.ds")}
+    ids = {name: dag_id_for(PREFIX, name)
+           for name in (CLICKS, "manual.only", "fallback.ds", "sql.ds", "buildfail.ds")}
     # team filter, broken specs skipped, every good one built
     assert set(dags) == set(ids.values()), sorted(dags)
     assert ids[CLICKS] == "bc__iceberg.analytics.daily_clicks"
@@ -196,14 +203,29 @@ def check_dagbag(report: dict[str, Any]) -> None:
     assert fallback["description"] == "manual fallback" and "source:manual" in fallback["tags"]
     assert fallback["schedule"] == "*/15 * * * *"
 
+    buildfail = dags[ids["buildfail.ds"]]
+    assert buildfail["description"] == "manual after build failure"
+    assert "source:manual" in buildfail["tags"]
+
     sql = dags[ids["sql.ds"]]
     assert sql["operators"]["run_query"] == "SQLExecuteQueryOperator"
     assert sql["upstream"]["publish"] == ["run_query"]
 
     warnings = "\n".join(report["warnings"])
     for needle in ("broken.yaml", "not_a_mapping.yaml", "missing_owner.yaml", "bad_cron.yaml",
-                   "code/fallback.yaml", "z_dup.yml", "bad_tz.yaml"):
+                   "code/fallback.yaml", "z_dup.yml", "bad_tz.yaml", "code/build_fail.yaml"):
         assert needle in warnings, warnings
+
+
+def test_factory_imports_nothing_from_basecamp() -> None:
+    allowed = {"__future__", "datetime", "logging", "os", "re", "time", "pathlib", "typing",
+               "pendulum", "yaml", "airflow", "croniter"}
+    tree = ast.parse(FACTORY_FILE.read_text())
+    modules = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+               for alias in node.names}
+    modules |= {node.module for node in ast.walk(tree)
+                if isinstance(node, ast.ImportFrom) and node.module}
+    assert {m.split(".")[0] for m in modules} <= allowed, modules
 
 
 @pytest.mark.airflow
@@ -219,7 +241,9 @@ def test_dagbag_airflow2(tmp_path: Path) -> None:
 # --- live Airflow 3 ------------------------------------------------------------------
 
 
-def wait_for_run_state(server: AirflowServer, dag_id: str, run_id: str, timeout: float = 180.0) -> dict:
+def wait_for_run_state(
+    server: AirflowServer, dag_id: str, run_id: str, timeout: float = 180.0
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     run: dict[str, Any] = {}
     with server.client() as client:

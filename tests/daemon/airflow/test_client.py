@@ -289,6 +289,23 @@ def test_list_task_instances_batches_pages_and_filters_pairs(router, make_client
     assert bodies[1]["page_offset"] == 2
 
 
+@BOTH
+def test_list_changed_task_instances_pages_by_updated_at(router, make_client, api):
+    route = router.get(f"/api/{api}/dags/~/dagRuns/~/taskInstances").mock(side_effect=[
+        httpx.Response(200, json={"task_instances": [
+            ti_json("a", "r1", "t1"), ti_json("a", "r1", "t2")], "total_entries": 3}),
+        httpx.Response(200, json={"task_instances": [ti_json("b", "r2", "t1")], "total_entries": 3}),
+    ])
+    since = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+    tis = make_client(api_version=api).list_changed_task_instances(updated_at_gte=since, page_size=2)
+    assert [(t.dag_id, t.dag_run_id, t.task_id) for t in tis] == [
+        ("a", "r1", "t1"), ("a", "r1", "t2"), ("b", "r2", "t1")]
+    params = [dict(call.request.url.params) for call in route.calls]
+    assert params[0] == {"updated_at_gte": "2025-01-02T03:04:05Z", "order_by": "updated_at",
+                         "limit": "2", "offset": "0"}
+    assert params[1]["offset"] == "2"
+
+
 def test_list_task_instances_chunks_many_runs(router, make_client):
     route = router.post("/api/v2/dags/~/dagRuns/~/taskInstances/list").respond(
         200, json={"task_instances": [], "total_entries": 0})
@@ -338,7 +355,9 @@ def test_task_log_v2_json_structured_content(router, make_client):
     log = make_client().task_log("d", "r", "t", 1, map_index=4)
     assert log.splitlines() == ["[2025-01-01T00:00:00Z] {task} INFO - hello",
                                 "ERROR - boom", "ValueError: bad", "plain string"]
-    assert route.calls.last.request.url.params["map_index"] == "4"
+    request = route.calls.last.request
+    assert request.url.params["map_index"] == "4"
+    assert request.headers["accept"] == "application/json"  # 3.3 refuses text/plain (406)
 
 
 def test_task_log_v2_ndjson(router, make_client):

@@ -1,0 +1,138 @@
+"""The run sync, pause state and cluster health against a real Airflow, with DAGs built
+by contrib/airflow/basecamp_dag_factory.py from spec files.
+
+Airflow 3.3 runs under the ``airflow`` marker, Airflow 2.10 under ``airflow2``; CI runs both.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from typing import Callable
+
+import pytest
+
+from daemon.airflow import AirflowClient
+from daemon.clusters import upsert_clusters
+from daemon.config import ClusterConfig
+from daemon.health import check_cluster
+from daemon.run_sync import RunSync
+from daemon.spec_store import LocalSpecStore
+from daemon.spec_sync import SpecSync
+from daemon.store.models import Cluster, Run, TaskInstance, Workflow
+from tests.airflow_server import AirflowServer, restart_airflow, wait_for_dag
+from tests.specs import spec_yaml
+
+TEAM = "@data-engineering"
+PARAMS = "parameters:\n  - {name: fail, type: bool, required: false, default: false}\n"
+
+
+@pytest.fixture(params=[
+    pytest.param("airflow3", marks=pytest.mark.airflow),
+    pytest.param("airflow2", marks=pytest.mark.airflow2),
+])
+def airflow(request) -> AirflowServer:
+    return request.getfixturevalue(request.param)
+
+
+def wait_until(condition: Callable[[], object], timeout: float, what: str, step: Callable[[], object]) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        step()
+        if condition():
+            return
+        time.sleep(1)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+@pytest.fixture
+def world(store, airflow, monkeypatch, request):
+    """Specs in the server's spec folder, synced into a fresh store; a client and run sync."""
+    suffix = request.node.name.split("[")[0].removeprefix("test_")[:20]
+    names = {"ok": f"it.{suffix}.ok", "fail": f"it.{suffix}.fail"}
+    for name in names.values():
+        path = airflow.spec_dir / "code" / f"{name}.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(spec_yaml(name, team=TEAM, parameters=PARAMS))
+    monkeypatch.setenv("IT_AIRFLOW_PASSWORD", airflow.password)
+    cluster = ClusterConfig(
+        name=f"it-{airflow.api_version}", team=TEAM, url=airflow.url, dag_name_prefix="bc",
+        api_version="auto", auth="jwt" if airflow.api_version == "v2" else "basic",
+        username=airflow.username, password_env="IT_AIRFLOW_PASSWORD", timeout_seconds=10,
+    )
+    upsert_clusters([cluster])
+    SpecSync(store, LocalSpecStore(airflow.spec_dir), max_spec_bytes=1 << 20, max_delete_fraction=1).run()
+    client = AirflowClient(cluster)
+    sync = RunSync(store, cluster, client, lookback_hours=1, stale_threshold_hours=1)
+    dag_ids = {key: f"bc__{name}" for key, name in names.items()}
+    for dag_id in dag_ids.values():
+        wait_for_dag(airflow, dag_id, timeout=180)
+    yield {"cluster": cluster, "client": client, "sync": sync, "dags": dag_ids, "names": names}
+    client.close()
+
+
+def stored(dag_id: str, dag_run_id: str) -> Run | None:
+    return Run.get_or_none((Run.dag_id == dag_id) & (Run.dag_run_id == dag_run_id))
+
+
+def test_runs_that_succeed_and_fail_are_synced_with_status_and_tasks(world):
+    client, sync, dags = world["client"], world["sync"], world["dags"]
+    stamp = datetime.now(timezone.utc).strftime("%H%M%S")
+    client.trigger_dag_run(dags["ok"], f"it_ok_{stamp}", {})
+    client.trigger_dag_run(dags["fail"], f"it_fail_{stamp}", {"fail": True})
+
+    def done() -> bool:
+        ok, bad = stored(dags["ok"], f"it_ok_{stamp}"), stored(dags["fail"], f"it_fail_{stamp}")
+        return bool(ok and bad and ok.status == "SUCCESS" and bad.status == "FAILED")
+
+    wait_until(done, 240, "one run to succeed and one to fail", lambda: sync.run())
+    ok, bad = stored(dags["ok"], f"it_ok_{stamp}"), stored(dags["fail"], f"it_fail_{stamp}")
+    assert (ok.total, ok.succeeded, ok.failed) == (3, 3, 0)
+    assert ok.dataset_name == world["names"]["ok"] and ok.started_at and ok.ended_at
+    assert bad.failed >= 1 and bad.airflow_state == "failed"
+    tasks = {t.task_id: t for t in TaskInstance.select().where(TaskInstance.run_id == ok.id)}
+    assert set(tasks) == {"prepare", "run_query", "publish"}
+    assert all(t.state == "success" and t.try_number >= 1 and t.duration_seconds is not None
+               for t in tasks.values())
+
+
+def test_a_dag_paused_in_airflow_shows_paused(world):
+    client, sync = world["client"], world["sync"]
+    name = world["names"]["ok"]
+    client.set_dag_paused(world["dags"]["ok"], True)
+    sync.run()
+    row = Workflow.get((Workflow.dataset_name == name) & (Workflow.source_type == "code"))
+    assert row.status == "paused" and row.is_paused
+    client.set_dag_paused(world["dags"]["ok"], False)
+    sync.run()
+    row = Workflow.get((Workflow.dataset_name == name) & (Workflow.source_type == "code"))
+    assert row.status == "active" and row.next_run is not None
+
+
+def test_health_records_versions_and_latency(world, airflow):
+    assert check_cluster(world["cluster"].name, world["client"], datetime.now(timezone.utc))
+    row = Cluster.get(Cluster.name == world["cluster"].name)
+    assert row.healthy and row.detected_api_version == airflow.api_version
+    assert row.airflow_version.startswith("3." if airflow.api_version == "v2" else "2.")
+    assert row.latency_ms > 0 and row.last_error is None
+
+
+def test_a_killed_cluster_recovers_with_nothing_lost_and_no_gap(world, airflow):
+    client, sync, dags = world["client"], world["sync"], world["dags"]
+    stamp = datetime.now(timezone.utc).strftime("%H%M%S")
+    client.trigger_dag_run(dags["ok"], f"it_before_{stamp}", {})
+    wait_until(lambda: stored(dags["ok"], f"it_before_{stamp}") is not None, 60, "the first run", sync.run)
+    airflow.stop()
+    report = sync.run()
+    assert not report.ok and world["cluster"].name in report.error
+    assert not check_cluster(world["cluster"].name, client, datetime.now(timezone.utc))
+    assert stored(dags["ok"], f"it_before_{stamp}") is not None  # nothing lost
+    restart_airflow(airflow)
+    client.trigger_dag_run(dags["ok"], f"it_after_{stamp}", {})
+
+    def both_done() -> bool:
+        runs = [stored(dags["ok"], f"it_{w}_{stamp}") for w in ("before", "after")]
+        return all(r is not None and r.status in ("SUCCESS", "FAILED") for r in runs)
+
+    wait_until(both_done, 240, "both runs to finish after the restart", sync.run)
+    assert check_cluster(world["cluster"].name, client, datetime.now(timezone.utc))
