@@ -8,6 +8,7 @@ Plain functions (reused by ``bench/``):
 - ``start_airflow(version, dags_dir, env_extra)`` starts ``airflow standalone`` on a free
   127.0.0.1 port in its own process group and returns an ``AirflowServer`` once the REST
   API answers with valid credentials; ``AirflowServer.stop()`` kills the whole group.
+- ``restart_airflow(server)`` starts a stopped server again on the same port and database.
 - ``wait_for_dag(server, dag_id, timeout)`` polls the REST API until the DAG is parsed.
 - ``prepare_dags_dir(dags_dir)`` copies ``contrib/airflow/basecamp_dag_factory.py`` into a
   DAG folder; the spec dir is ``dags_dir/specs`` (passed as ``BASECAMP_SPEC_DIR``).
@@ -168,6 +169,8 @@ class AirflowServer:
     log_path: Path = field(default=Path())
     token: str | None = None
     token_expires: float = 0.0
+    version: str = ""
+    env: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def spec_dir(self) -> Path:
@@ -373,30 +376,52 @@ def start_airflow(
     if api_version == "v1":
         _create_airflow2_admin(env, log_path)
     _log(f"starting Airflow {version} on 127.0.0.1:{port} (home {home})")
+    server = AirflowServer(
+        url=f"http://127.0.0.1:{port}", username=ADMIN_USER, password=ADMIN_PASSWORD,
+        api_version=api_version, home=home, process=_spawn(env, home, log_path),
+        dags_dir=dags_dir, log_path=log_path, version=version, env=env,
+    )
+    _wait_ready(server, timeout)
+    return server
+
+
+def restart_airflow(server: AirflowServer, timeout: float = START_TIMEOUT) -> AirflowServer:
+    """Start a stopped ``server`` again: same port, home, database and environment.
+
+    ``server`` is updated in place (new process) and returned once the API answers.
+    """
+    server.stop()
+    server.token = None
+    _log(f"restarting Airflow {server.version} on {server.url}")
+    server.process = _spawn(server.env, server.home, server.log_path)
+    _wait_ready(server, timeout)
+    return server
+
+
+def _spawn(env: dict[str, str], home: Path, log_path: Path) -> subprocess.Popen[bytes]:
     with open(log_path, "ab") as log:
-        process = subprocess.Popen(
+        return subprocess.Popen(
             ["airflow", "standalone"], env=env, cwd=home, stdin=subprocess.DEVNULL,
             stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: stop() kills all its children
         )
-    server = AirflowServer(
-        url=f"http://127.0.0.1:{port}", username=ADMIN_USER, password=ADMIN_PASSWORD,
-        api_version=api_version, home=home, process=process, dags_dir=dags_dir,
-        log_path=log_path,
-    )
+
+
+def _wait_ready(server: AirflowServer, timeout: float) -> None:
+    """Poll until the REST API is ready; on failure stop the server and show its log."""
     started = time.monotonic()
     last_error = "no answer yet"
     while True:
         ok, last_error = _api_ready(server)
         if ok:
-            _log(f"Airflow {version} is up in {time.monotonic() - started:.0f} s")
-            return server
-        exit_code = process.poll()
+            _log(f"Airflow {server.version} is up in {time.monotonic() - started:.0f} s")
+            return
+        exit_code = server.process.poll()
         if exit_code is not None or time.monotonic() - started > timeout:
             state = f"exited with code {exit_code}" if exit_code is not None else "is not ready"
             server.stop()
             raise RuntimeError(
-                f"Airflow {version} on {server.url} {state} after {timeout:.0f} s "
+                f"Airflow {server.version} on {server.url} {state} after {timeout:.0f} s "
                 f"(last check: {last_error}); log tail:\n{server.log_tail()}"
             )
         time.sleep(0.5)

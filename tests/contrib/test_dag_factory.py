@@ -79,12 +79,12 @@ print(json.dumps({"dags": out, "import_errors": {str(k): v for k, v in bag.impor
 
 
 def spec(name: str, *, team: str = TEAM, cron: str = "0 9 * * *", tz: str = "UTC",
-         enabled: bool = True, extra: str = "", desc: str = "") -> str:
+         enabled: bool = True, extra: str = "", desc: str = "", attempts: int = 3) -> str:
     return (
         f"name: {name}\ntype: Dataset\nowner: engineer@example.com\nteam: \"{team}\"\n"
         f"description: {desc or name}\n{extra}"
         f"schedule:\n  enabled: {str(enabled).lower()}\n  cron: \"{cron}\"\n  timezone: {tz}\n"
-        "  retry: {max_attempts: 3, delay_seconds: 60}\n"
+        f"  retry: {{max_attempts: {attempts}, delay_seconds: 60}}\n"
     )
 
 
@@ -282,11 +282,12 @@ def write_spec(server: AirflowServer, rel: str, text: str) -> None:
 def test_live_airflow3_runs(airflow3: AirflowServer) -> None:
     name = "live.daily_clicks"
     write_spec(airflow3, "code/live.yaml", spec(
-        name, tz="Asia/Seoul", extra="parameters:\n  - {name: limit, type: int, default: 5}\n"
+        name, tz="Asia/Seoul", attempts=1,
+        extra="parameters:\n  - {name: limit, type: int, default: 5}\n"
         "  - {name: fail, type: bool, default: false}\n"
         "  - {name: region, type: string, required: true}\n"))
     write_spec(airflow3, "manual/req.yaml", spec(
-        "live.required", enabled=False,
+        "live.required", enabled=False, attempts=1,
         extra="parameters:\n  - {name: day, type: date, required: true}\n"))
     dag_id = dag_id_for(PREFIX, name)
     dag = wait_for_dag(airflow3, dag_id, timeout=120)
@@ -322,7 +323,7 @@ def test_live_airflow3_runs(airflow3: AirflowServer) -> None:
 def test_live_airflow2_runs(airflow2: AirflowServer) -> None:
     name = "live2.clicks"
     write_spec(airflow2, "code/live2.yaml", spec(
-        name, extra="parameters:\n  - {name: limit, type: int, default: 5}\n"))
+        name, attempts=1, extra="parameters:\n  - {name: limit, type: int, default: 5}\n"))
     write_spec(airflow2, "code/other.yaml", spec("live2.other", team="@marketing"))
     dag_id = dag_id_for(PREFIX, name)
     dag = wait_for_dag(airflow2, dag_id, timeout=120)

@@ -1,0 +1,112 @@
+"""Freshness against a real Airflow 3: delay from a task instance's end (Airflow's
+``end_date``) to the store showing it finished, with the run sync every 5 s (the default).
+
+    .venv/bin/python bench/freshness.py [--runs 8] [--interval 5]
+
+Starts ``airflow standalone`` 3.3.2 on loopback (installed into a cached venv on first
+use, see tests/airflow_server.py), a DAG built by the DAG factory from one spec, triggers
+``--runs`` runs (3 tasks each) and prints p50/p95 over every task transition seen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from daemon.airflow import AirflowClient  # noqa: E402
+from daemon.clusters import upsert_clusters  # noqa: E402
+from daemon.config import ClusterConfig  # noqa: E402
+from daemon.run_sync import RunSync  # noqa: E402
+from daemon.spec_store import LocalSpecStore  # noqa: E402
+from daemon.spec_sync import SpecSync  # noqa: E402
+from daemon.store.db import open_store  # noqa: E402
+from daemon.store.models import Run, TaskInstance  # noqa: E402
+from tests.airflow_server import AIRFLOW3_VERSION, start_airflow, wait_for_dag  # noqa: E402
+from tests.specs import spec_yaml  # noqa: E402
+
+FINISHED = ("success", "failed", "skipped", "upstream_failed")
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=8)
+    parser.add_argument("--interval", type=float, default=5.0)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        server = start_airflow(AIRFLOW3_VERSION, Path(tmp) / "dags", {
+            "BASECAMP_DAG_PREFIX": "bc", "BASECAMP_TEAM": "@bench", "BASECAMP_DEMO_TASK_SECONDS": "1"})
+        try:
+            (server.spec_dir / "code").mkdir(parents=True, exist_ok=True)
+            (server.spec_dir / "code" / "fresh.yaml").write_bytes(spec_yaml("bench.fresh", team="@bench"))
+            wait_for_dag(server, "bc__bench.fresh", timeout=180)
+            db = open_store(f"sqlite:///{tmp}/store.db")
+            os.environ["BENCH_AIRFLOW_PASSWORD"] = server.password
+            cluster = ClusterConfig(name="bench", team="@bench", url=server.url, dag_name_prefix="bc",
+                                    auth="jwt", username=server.username, password_env="BENCH_AIRFLOW_PASSWORD")
+            upsert_clusters([cluster])
+            SpecSync(db, LocalSpecStore(server.spec_dir), max_spec_bytes=1 << 20, max_delete_fraction=1).run()
+            client = AirflowClient(cluster)
+            sync = RunSync(db, cluster, client, lookback_hours=1, stale_threshold_hours=1)
+            sync.run()
+
+            seen: dict[tuple[str, str], float] = {}
+            stop = threading.Event()
+
+            def loop() -> None:
+                next_at = time.monotonic()
+                while not stop.is_set():
+                    sync.run()
+                    now = time.time()
+                    rows = (TaskInstance.select(TaskInstance.task_id, Run.dag_run_id)
+                            .join(Run, on=(TaskInstance.run_id == Run.id))
+                            .where(TaskInstance.state.in_(FINISHED)).tuples())
+                    for task_id, run_id in rows:
+                        seen.setdefault((run_id, task_id), now)
+                    next_at += args.interval
+                    stop.wait(max(0.0, next_at - time.monotonic()))
+
+            worker = threading.Thread(target=loop, daemon=True)
+            worker.start()
+            run_ids = []
+            for i in range(args.runs):
+                run_id = f"fresh_{datetime.now(timezone.utc):%H%M%S}_{i}"
+                client.trigger_dag_run("bc__bench.fresh", run_id, {})
+                run_ids.append(run_id)
+                time.sleep(2)
+            deadline = time.monotonic() + 600
+            while time.monotonic() < deadline and sum(1 for k in seen if k[0] in run_ids) < 3 * len(run_ids):
+                time.sleep(1)
+            stop.set()
+            worker.join()
+
+            delays = []
+            for ti in client.list_task_instances([("bc__bench.fresh", r) for r in run_ids]):
+                key = (ti.dag_run_id, ti.task_id)
+                if ti.end_date is not None and key in seen:
+                    delays.append(seen[key] - ti.end_date.timestamp())
+            client.close()
+        finally:
+            server.stop()
+
+    print(f"{len(delays)} task transitions, run sync every {args.interval:.0f} s")
+    print(f"delay from task end to store: p50 {statistics.median(delays):.2f} s, "
+          f"p95 {percentile(delays, 95):.2f} s, max {max(delays):.2f} s")
+
+
+if __name__ == "__main__":
+    main()
