@@ -253,7 +253,7 @@ class SimAirflow:
 
     def _run_tasks(self, request: httpx.Request) -> httpx.Response:
         """Task instances of one run, or with ``~`` of every run, filterable by
-        ``updated_at_gte`` and ordered by ``order_by`` (default: id)."""
+        ``updated_at_gte``; like Airflow 3, only ``order_by=id`` (creation order) is allowed."""
         match, params = request.extensions["match"], request.url.params
         if match["run"] != "~" and (match["dag"], match["run"]) not in self.runs:
             return httpx.Response(404, json={"detail": "DagRun not found"})
@@ -264,8 +264,8 @@ class SimAirflow:
         if "updated_at_gte" in params:
             since = parse_iso(params["updated_at_gte"])
             tasks = [t for t in tasks if t.updated_at >= since]
-        if params.get("order_by", "").lstrip("-") == "updated_at":
-            tasks.sort(key=lambda t: t.updated_at, reverse=params["order_by"].startswith("-"))
+        if params.get("order_by", "id").lstrip("-") != "id":
+            return httpx.Response(400, json={"detail": "Ordering is disallowed"})
         page, total = self._page(tasks, request)
         return httpx.Response(200, json={"task_instances": [t.json() for t in page], "total_entries": total})
 

@@ -267,8 +267,10 @@ class AirflowClient:
         """Task instances of every DAG run updated at or after ``updated_at_gte``: what
         changed in runs the caller already knows, in as few pages as there are changes."""
         path = f"{self._base}/dags/~/dagRuns/~/taskInstances"
-        params = {"updated_at_gte": format_datetime(updated_at_gte), "order_by": "updated_at",
-                  "limit": page_size}
+        params: dict[str, Any] = {"updated_at_gte": format_datetime(updated_at_gte), "limit": page_size}
+        if self.api_version == "v2":
+            # Airflow 3 refuses to order task instances by updated_at; ids are stable.
+            params["order_by"] = "id"
 
         def page(offset: int) -> tuple[list[Any], int | None]:
             response = self._session.request("GET", path, params={**params, "offset": offset})

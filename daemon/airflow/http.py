@@ -153,7 +153,7 @@ class Session:
                 if refreshed or self.auth is None or not self.auth.invalidate():
                     raise exc.error from None
                 refreshed = True
-                log.info("cluster %s: 401 on %s, fetching a new token", self.cluster, what)
+                log.info("cluster %s: %s refused the token, fetching a new one", self.cluster, what)
                 continue
             except AirflowError as exc:
                 if attempt >= attempts or not self._retryable(exc, retry):
@@ -189,7 +189,9 @@ class Session:
             retry_after = retry_after_seconds(response.headers.get("Retry-After"), time.time())
         error = error_for_status(self.cluster, response.status_code, response.text,
                                  secrets=secrets, retry_after=retry_after, what=what)
-        if response.status_code == 401 and authenticated:
+        # Airflow 3 answers 403, not 401, to a token it cannot verify (say, signed before
+        # a restart with a new key): both get one fresh login before they count.
+        if response.status_code in (401, 403) and authenticated:
             raise _Unauthorized(error)
         raise error
 
@@ -206,7 +208,7 @@ class Session:
 
 
 class _Unauthorized(Exception):
-    """A 401 on an authenticated request, handled by refreshing the token once."""
+    """A 401/403 on an authenticated request, handled by refreshing the token once."""
 
     def __init__(self, error: AirflowError) -> None:
         super().__init__(str(error))

@@ -37,12 +37,13 @@ def airflow(request) -> AirflowServer:
 
 def wait_until(condition: Callable[[], object], timeout: float, what: str, step: Callable[[], object]) -> None:
     deadline = time.monotonic() + timeout
+    last = None
     while time.monotonic() < deadline:
-        step()
+        last = step()
         if condition():
             return
         time.sleep(1)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}; last step: {last!r}")
 
 
 @pytest.fixture
@@ -85,7 +86,7 @@ def test_runs_that_succeed_and_fail_are_synced_with_status_and_tasks(world):
         ok, bad = stored(dags["ok"], f"it_ok_{stamp}"), stored(dags["fail"], f"it_fail_{stamp}")
         return bool(ok and bad and ok.status == "SUCCESS" and bad.status == "FAILED")
 
-    wait_until(done, 240, "one run to succeed and one to fail", lambda: sync.run())
+    wait_until(done, 240, "one run to succeed and one to fail", sync.run)
     ok, bad = stored(dags["ok"], f"it_ok_{stamp}"), stored(dags["fail"], f"it_fail_{stamp}")
     assert (ok.total, ok.succeeded, ok.failed) == (3, 3, 0)
     assert ok.dataset_name == world["names"]["ok"] and ok.started_at and ok.ended_at

@@ -11,7 +11,7 @@ import sys
 import httpx
 import pytest
 
-from daemon.airflow import AirflowAuthError, AirflowServerError
+from daemon.airflow import AirflowPermissionError, AirflowAuthError, AirflowServerError
 from daemon.airflow.auth import jwt_exp
 from tests.daemon.airflow.conftest import PASSWORD, jwt_valid_for, make_jwt, token_route
 
@@ -71,6 +71,23 @@ def test_a_second_401_is_an_auth_error_that_says_what_to_check(router, make_clie
     with pytest.raises(AirflowAuthError) as info:
         make_client(**JWT).get_dag_run("d", "r")
     assert "check username/password_env or token for cluster dp-airflow" in str(info.value)
+    assert runs.call_count == 2
+
+
+def test_a_403_on_a_stale_jwt_gets_one_fresh_login(router, make_client):
+    """Airflow 3 answers 403 to a token it cannot verify (e.g. after a restart)."""
+    stale, fresh = jwt_valid_for(3600), jwt_valid_for(3600)
+    tokens = token_route(router, stale, fresh)
+    router.get(RUN).mock(side_effect=[httpx.Response(403), httpx.Response(200, json=RUN_JSON)])
+    assert make_client(**JWT).get_dag_run("d", "r").dag_id == "d"
+    assert tokens.call_count == 2
+
+
+def test_a_403_that_stays_is_permission_denied(router, make_client):
+    token_route(router, jwt_valid_for(3600), jwt_valid_for(3600))
+    runs = router.get(RUN).respond(403)
+    with pytest.raises(AirflowPermissionError):
+        make_client(**JWT).get_dag_run("d", "r")
     assert runs.call_count == 2
 
 
