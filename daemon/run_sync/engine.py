@@ -98,7 +98,7 @@ class RunSync:
             report.vanished = len(fetched.vanished)
             written, events = write_runs(
                 self.cluster.name, fetched.runs + fetched.refreshed, fetched.tasks,
-                fetched.vanished, self._known(), self.dataset_of, now,
+                fetched.vanished, self._known(), self.dataset_of, now, seen_at=fetched.cursor,
             )
             report.runs_written = written
             report.pause_changes = write_pause_states(
@@ -129,7 +129,7 @@ class RunSync:
         listed, server_time = self.client.list_dag_runs(updated_at_gte=cursor)
         known = self._known()
         runs = [r for r in listed if self.dataset_of(r.dag_id, known) is not None]
-        new, changed = self._runs_needing_tasks(runs)
+        new, changed, tasks_since = self._runs_needing_tasks(runs, cursor)
         refreshed, vanished = self._check_stale(now, {(r.dag_id, r.dag_run_id) for r in runs})
         new += [(r.dag_id, r.dag_run_id) for r in refreshed]
         tasks: dict[tuple[str, str], list[TaskInstanceInfo]] = {pair: [] for pair in new + changed}
@@ -137,7 +137,7 @@ class RunSync:
         if changed:
             wanted = set(changed)
             fetched += [
-                t for t in self.client.list_changed_task_instances(updated_at_gte=cursor)
+                t for t in self.client.list_changed_task_instances(updated_at_gte=tasks_since)
                 if (t.dag_id, t.dag_run_id) in wanted
             ]
         if new:
@@ -151,22 +151,26 @@ class RunSync:
         return Fetched(runs, tasks, refreshed, vanished, paused, next_cursor)
 
     def _runs_needing_tasks(
-        self, runs: list[DagRunInfo]
-    ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        self, runs: list[DagRunInfo], cursor: datetime
+    ) -> tuple[list[tuple[str, str]], list[tuple[str, str]], datetime]:
         """Changed runs split into those the store has no tasks of yet (fetch all their
-        tasks) and known ones (fetch only tasks changed since the cursor). Finished runs
-        the store already has in that state are skipped: the cursor overlaps a little, so
-        a finished run can come back unchanged."""
+        tasks) and known ones (fetch tasks changed since the oldest ``last_seen_at`` among
+        them: Airflow 2 does not move a run's ``updated_at`` on every task change, so a
+        task may have changed before the cycle that returns its run). Finished runs the
+        store already has in that state are skipped: the cursor overlaps a little, so a
+        finished run can come back unchanged."""
         if not runs:
-            return [], []
+            return [], [], cursor
         stored = {
             (row.dag_id, row.dag_run_id): row
-            for row in Run.select(Run.dag_id, Run.dag_run_id, Run.airflow_state, Run.total).where(
+            for row in Run.select(
+                Run.dag_id, Run.dag_run_id, Run.airflow_state, Run.total, Run.last_seen_at
+            ).where(
                 (Run.cluster == self.cluster.name)
                 & Run.dag_run_id.in_(list({r.dag_run_id for r in runs}))
             )
         }
-        new, changed = [], []
+        new, changed, since = [], [], cursor
         for run in runs:
             key = (run.dag_id, run.dag_run_id)
             row = stored.get(key)
@@ -174,7 +178,8 @@ class RunSync:
                 new.append(key)
             elif not (row.airflow_state == run.state and run.state in TERMINAL_STATES):
                 changed.append(key)
-        return new, changed
+                since = min(since, row.last_seen_at or cursor)
+        return new, changed, since
 
     def _check_stale(
         self, now: datetime, seen: set[tuple[str, str]]

@@ -26,8 +26,13 @@ def write_runs(
     known: set[str],
     dataset_of: Callable[[str, set[str]], str | None],
     now: datetime,
+    *,
+    seen_at: datetime,
 ) -> tuple[int, list[dict[str, Any]]]:
-    """Upsert runs (and the tasks fetched for them); returns rows written and events."""
+    """Upsert runs (and the tasks fetched for them); returns rows written and events.
+
+    ``seen_at`` is the server's time when this cycle's listing began: a run's
+    ``last_seen_at`` is in the server's clock, so it can bound the next task query."""
     existing = {
         (row.dag_id, row.dag_run_id): row
         for row in Run.select().where(
@@ -44,7 +49,7 @@ def write_runs(
         values = _run_values(info, dataset, previous.status if previous else None)
         if previous is None:
             row = Run.create(cluster=cluster, dag_id=info.dag_id, dag_run_id=info.dag_run_id,
-                             last_seen_at=now, created_at=now, updated_at=now, **values)
+                             last_seen_at=seen_at, created_at=now, updated_at=now, **values)
         else:
             row = previous
         if key in tasks:
@@ -57,7 +62,7 @@ def write_runs(
         if previous is None or changes:
             written += 1
         stamp = {"updated_at": now} if changes else {}
-        Run.update(last_seen_at=now, **changes, **stamp).where(Run.id == row.id).execute()
+        Run.update(last_seen_at=seen_at, **changes, **stamp).where(Run.id == row.id).execute()
         if _newly_failed(values, previous, now):
             events.append(_failure_event(dataset, cluster, info))
     for row in vanished:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -148,3 +149,24 @@ def test_a_stop_shows_stopping_then_stopped(store, sim):
     sync.run()
     assert run("manual__1").status == "STOPPED"
     assert Event.select().where(Event.kind == "run_failed").count() == 0
+
+
+def test_task_changes_before_the_run_moves_are_not_missed(store, sim):
+    """Airflow 2 moves a run's updated_at only on some task changes: a task that ended
+    before the cycle that finally returns its run must still be picked up."""
+    sim.add_run("bc__ds.a", "manual__1", "running", TASKS)
+    sim.advance("bc__ds.a", "manual__1")
+    sync = make_sync(store, sim)
+    for _ in range(2):  # the second cycle moves the cursor past the run's last change
+        sync.run()
+        time.sleep(1.1)  # the cursor has one-second resolution (HTTP Date header)
+    now = datetime.now(timezone.utc)
+    for task in sim.tasks[("bc__ds.a", "manual__1")]:
+        task.state, task.end_date, task.updated_at = "success", now, now  # the run does not move
+    time.sleep(1.1)
+    sync.run()  # sees no changed run
+    time.sleep(1.1)
+    sim.touch(sim.runs[("bc__ds.a", "manual__1")], state="success", end_date=now)
+    sync.run()
+    row = run("manual__1")
+    assert (row.status, row.succeeded, row.total) == ("SUCCESS", 3, 3)
