@@ -14,6 +14,8 @@ and never logged or put in a message or a ``repr``.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import base64
 import binascii
 import json
@@ -167,16 +169,37 @@ class EnvTokenAuth:
         return f"EnvTokenAuth(token_env={self._cluster.token_env!r})"
 
 
-class CommandTokenAuth:
-    """A token printed by ``token_command`` (e.g. a cloud CLI), cached until it expires."""
+class _RenewedToken(ABC):
+    """Bearer auth whose token is obtained on demand and renewed before it expires or
+    after the server refused it (subclasses say how to obtain one)."""
 
     def __init__(self, cluster: ClusterConfig, clock: Callable[[], float]) -> None:
         self._cluster = cluster
         self._token = _CachedToken(clock)
         self._lock = threading.Lock()
 
-    def _run(self) -> str:
+    @abstractmethod
+    def _obtain(self) -> str:
+        """A new token from the source (a command, the token endpoint)."""
+
+    def headers(self) -> dict[str, str]:
+        with self._lock:
+            if not self._token.fresh():
+                self._token.set(self._obtain())
+            return {"Authorization": f"Bearer {self._token.value}"}
+
+    def invalidate(self) -> bool:
+        with self._lock:
+            self._token.clear()
+        return True
+
+
+class CommandTokenAuth(_RenewedToken):
+    """A token printed by ``token_command`` (e.g. a cloud CLI), cached until it expires."""
+
+    def _obtain(self) -> str:
         name = self._cluster.name
+        log.debug("running token_command for cluster %s", name)
         try:
             argv = shlex.split(self._cluster.token_command)
             done = subprocess.run(argv, capture_output=True, text=True,
@@ -198,18 +221,6 @@ class CommandTokenAuth:
             raise AirflowAuthError(name, f"token_command of cluster {name} printed no token")
         return token
 
-    def headers(self) -> dict[str, str]:
-        with self._lock:
-            if not self._token.fresh():
-                log.debug("running token_command for cluster %s", self._cluster.name)
-                self._token.set(self._run())
-            return {"Authorization": f"Bearer {self._token.value}"}
-
-    def invalidate(self) -> bool:
-        with self._lock:
-            self._token.clear()
-        return True
-
     def secrets(self) -> list[str]:
         return [self._token.value or ""]
 
@@ -217,18 +228,16 @@ class CommandTokenAuth:
         return f"CommandTokenAuth(cluster={self._cluster.name!r})"
 
 
-class JwtAuth:
+class JwtAuth(_RenewedToken):
     """Airflow 3: exchange username/password for a JWT at ``{url}/auth/token``."""
 
     def __init__(self, cluster: ClusterConfig, client: httpx.Client,
                  clock: Callable[[], float]) -> None:
-        self._cluster = cluster
+        super().__init__(cluster, clock)
         self._client = client
-        self._token = _CachedToken(clock)
-        self._lock = threading.Lock()
         self._password = ""
 
-    def _fetch(self) -> str:
+    def _obtain(self) -> str:
         cluster = self._cluster
         self._password = _read_env(cluster, "password_env")
         url = cluster.url.rstrip("/") + "/auth/token"
@@ -259,17 +268,6 @@ class JwtAuth:
                                        "POST /auth/token without an access_token: is url the "
                                        "Airflow 3 API server?")
         return token
-
-    def headers(self) -> dict[str, str]:
-        with self._lock:
-            if not self._token.fresh():
-                self._token.set(self._fetch())
-            return {"Authorization": f"Bearer {self._token.value}"}
-
-    def invalidate(self) -> bool:
-        with self._lock:
-            self._token.clear()
-        return True
 
     def secrets(self) -> list[str]:
         return [self._token.value or "", self._password]
