@@ -11,11 +11,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Callable
 
 from peewee import Database
 
 from daemon.airflow import AirflowClient, AirflowNotFound, DagRunInfo, TaskInstanceInfo
+from daemon.config import ClusterConfig
 from daemon.errors import BasecampError
 from daemon.events import record_events, record_sync_outcome, sync_state
 from daemon.naming import dag_id_for
@@ -52,12 +53,12 @@ class Fetched:
 
 
 class RunSync:
-    """Run sync of one cluster (``name``, ``team``, ``dag_name_prefix``) into the store."""
+    """Run sync of one cluster into the store."""
 
     def __init__(
         self,
         db: Database,
-        cluster: Any,
+        cluster: ClusterConfig,
         client: AirflowClient,
         *,
         lookback_hours: float,
@@ -83,8 +84,9 @@ class RunSync:
     def run(self) -> RunSyncReport:
         started = self.clock()
         report = RunSyncReport(cluster=self.cluster.name)
+        known = self._known()
         try:
-            fetched = self._fetch(started)
+            fetched = self._fetch(started, known)
         except BasecampError as exc:
             report.ok, report.error = False, str(exc)
             with self.db.atomic():
@@ -98,12 +100,11 @@ class RunSync:
             report.vanished = len(fetched.vanished)
             written, events = write_runs(
                 self.cluster.name, fetched.runs + fetched.refreshed, fetched.tasks,
-                fetched.vanished, self._known(), self.dataset_of, now, seen_at=fetched.cursor,
+                fetched.vanished, known, self.dataset_of, now, seen_at=fetched.cursor,
             )
             report.runs_written = written
-            report.pause_changes = write_pause_states(
-                self.cluster.team, self._dag_ids(), fetched.paused, now
-            )
+            dag_ids = {dag_id_for(self.cluster.dag_name_prefix, name): name for name in known}
+            report.pause_changes = write_pause_states(self.cluster.team, dag_ids, fetched.paused, now)
             record_events(events, now)
             record_sync_outcome(self.key, started=started, now=now, error=None)
             state = sync_state(self.key)
@@ -119,15 +120,10 @@ class RunSync:
             .tuples()
         }
 
-    def _dag_ids(self) -> dict[str, str]:
-        """dag_id → dataset name for this cluster's workflows."""
-        return {dag_id_for(self.cluster.dag_name_prefix, name): name for name in self._known()}
-
-    def _fetch(self, now: datetime) -> Fetched:
+    def _fetch(self, now: datetime, known: set[str]) -> Fetched:
         cursor_text = sync_state(self.key).cursor
         cursor = datetime.fromisoformat(cursor_text) if cursor_text else now - self.lookback
         listed, server_time = self.client.list_dag_runs(updated_at_gte=cursor)
-        known = self._known()
         runs = [r for r in listed if self.dataset_of(r.dag_id, known) is not None]
         new, changed, tasks_since = self._runs_needing_tasks(runs, cursor)
         refreshed, vanished = self._check_stale(now, {(r.dag_id, r.dag_run_id) for r in runs})
