@@ -23,22 +23,16 @@ def workflow() -> None:
     """Workflows: list them; run, backfill, pause and register them through the daemon."""
 
 
-def _next_run_cell(row: dict[str, Any]) -> str:
-    if row["overridden_by"]:
-        return f"- (overridden by {row['overridden_by']})"
-    return short_time(row["next_run"])
-
-
 LIST_COLUMNS = (
     ("DATASET", lambda r: r["dataset_name"]),
     ("SOURCE", lambda r: r["source_type"]),
     ("STATUS", lambda r: r["status"]),
     ("CRON", lambda r: r["cron"]),
     ("TIMEZONE", lambda r: r["timezone"]),
-    ("NEXT RUN (UTC)", _next_run_cell),
+    ("NEXT RUN UTC", lambda r: short_time(r["next_run"])),
     ("CLUSTER", lambda r: r["cluster"]),
     ("LAST RUN", lambda r: r["last_run"] and r["last_run"]["status"]),
-    ("ERROR", lambda r: r["spec_error"] or r["cluster_error"]),
+    ("ERROR", lambda r: r["spec_error"]),
 )
 
 
@@ -59,7 +53,12 @@ def list_command(ctx: click.Context, **filters: Any) -> None:
     """Workflows with their source, status, schedule and cluster."""
     open_for_cli(ctx)
     rows = queries.list_workflows(queries.WorkflowFilter(**filters))
-    render(globals_of(ctx).format, rows, LIST_COLUMNS, "No workflows.")
+    fmt = globals_of(ctx).format
+    render(fmt, rows, LIST_COLUMNS, "No workflows.")
+    if fmt == "table":
+        # The same for every workflow of a team: said once below the table, not per row.
+        for message in dict.fromkeys(r["cluster_error"] for r in rows if r["cluster_error"]):
+            click.echo(f"! {message}")
 
 
 @workflow.command()

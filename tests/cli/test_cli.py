@@ -242,3 +242,6 @@ def test_clusters_and_a_team_without_cluster(project, capsys):
     assert rows[0]["healthy"] is False and "dp-airflow" in rows[0]["last_error"]
     clicks = [r for r in run_json(capsys, "workflow", "list", "--format", "json") if r["dataset_name"] == "ds.clicks"]
     assert "No cluster serves team @data-engineering" in clicks[0]["cluster_error"]
+    capsys.readouterr()
+    assert main(["workflow", "list"]) == 0
+    assert capsys.readouterr().out.count("! No cluster serves team @data-engineering") == 1
