@@ -32,7 +32,7 @@ def cli(ctx: click.Context) -> None:
     globals_of(ctx)
 
 
-@cli.command()
+@cli.command("daemon")
 @click.option("--once", is_flag=True, help="Run one sync cycle, then exit (cron, tests, CI).")
 @click.option(
     "--allow-mass-removal", is_flag=True,
@@ -40,7 +40,7 @@ def cli(ctx: click.Context) -> None:
 )
 @global_options
 @click.pass_context
-def daemon(ctx: click.Context, once: bool, allow_mass_removal: bool) -> None:
+def daemon_command(ctx: click.Context, once: bool, allow_mass_removal: bool) -> None:
     """Sync specs, cluster health and runs into the store (foreground; logs to stderr)."""
     from daemon.runtime import Daemon
 

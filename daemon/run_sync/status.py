@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Iterable, Protocol
 
 ACTIVE = ("PENDING", "RUNNING", "STOPPING")
@@ -58,15 +58,8 @@ class Progress:
     current_task: str | None = None
 
     def as_columns(self) -> dict[str, object]:
-        return {
-            "total": self.total,
-            "succeeded": self.succeeded,
-            "failed": self.failed,
-            "running": self.running,
-            "queued": self.queued,
-            "skipped": self.skipped,
-            "current_task": self.current_task,
-        }
+        """The ``Run`` columns this progress fills (the field names match)."""
+        return asdict(self)
 
 
 def progress(tasks: Iterable[TaskLike]) -> Progress:

@@ -142,7 +142,7 @@ def resolve(
                 row["valid_at"] = now
             row["spec"], row["spec_yaml"], row["spec_error"] = winner.spec, winner.content, None
         else:
-            row["spec_error"] = _winner_error(winner, verdicts[winner.path], bool(row.get("spec")))
+            row["spec_error"] = _winner_error(verdicts[winner.path], bool(row.get("spec")))
         new_rows[key] = row
 
     before, after = effective_sources(rows), effective_sources(new_rows)
@@ -179,7 +179,7 @@ def _pick_winners(
     return verdicts, winners
 
 
-def _winner_error(winner: FileState, verdict: FileVerdict, has_last_good: bool) -> str:
+def _winner_error(verdict: FileVerdict, has_last_good: bool) -> str:
     message = verdict.error or "invalid spec"
     if has_last_good:
         return f"{message} (the last valid version stays in force)"
