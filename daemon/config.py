@@ -107,6 +107,43 @@ class NotificationsConfig:
 
     slack_webhook_url_env: str = "BASECAMP_SLACK_WEBHOOK"
     webhook_url_env: str = ""
+    cluster_unreachable_minutes: float = 10.0
+    """Notify when a cluster has been unreachable for longer than this."""
+    max_attempts: int = 8
+    """Delivery attempts per notification (exponential backoff) before giving up."""
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    """``[daemon]``: the runtime loop, its heartbeat and the action executor."""
+
+    heartbeat_seconds: float = 5.0
+    stale_after_seconds: float = 30.0
+    """A heartbeat older than this means the daemon is not running."""
+    action_workers: int = 4
+    """Actions carried out at once (a long backfill never blocks a pause)."""
+    log_tail_bytes: int = 65536
+    """How much of a task log ``fetch_log`` keeps (the end of it)."""
+
+
+# Dashboard key bindings that ``[ui.keys]`` may remap, with their default keys.
+UI_KEY_DEFAULTS: dict[str, str] = {
+    "pause": "p", "trigger": "t", "stop": "s", "backfill": "b", "logs": "l",
+    "filter": "slash", "sort": "o", "code": "c", "manual": "m", "all": "a",
+    "failed": "f", "sync": "r", "help": "question_mark", "quit": "q",
+}
+
+
+@dataclass(frozen=True)
+class UiConfig:
+    """``[ui]`` and ``[ui.keys]``: the dashboard."""
+
+    read_only: bool = False
+    keys: tuple[tuple[str, str], ...] = ()
+    """Remapped keys as (binding id, Textual key name) pairs; see UI_KEY_DEFAULTS."""
+
+    def key_for(self, binding: str) -> str:
+        return dict(self.keys).get(binding, UI_KEY_DEFAULTS[binding])
 
 
 @dataclass(frozen=True)
@@ -120,6 +157,8 @@ class Config:
     notifications: NotificationsConfig
     source: Path | None
     """The file this was loaded from; None means the embedded defaults."""
+    daemon: DaemonConfig = DaemonConfig()
+    ui: UiConfig = UiConfig()
 
     @property
     def spec_dir(self) -> Path:
@@ -127,14 +166,18 @@ class Config:
         return Path(self.storage.path) if self.storage.path else paths.default_spec_dir()
 
 
-_SECTIONS = ("database", "storage", "sync", "clusters", "notifications")
+_SECTIONS = ("database", "storage", "sync", "clusters", "notifications", "daemon", "ui")
 _ENUMS: dict[tuple[str, str], tuple[str, ...]] = {
     ("storage", "type"): ("local", "s3"),
     ("clusters", "environment"): ("development", "production"),
     ("clusters", "api_version"): ("auto", "v2", "v1"),
     ("clusters", "auth"): ("jwt", "basic", "token", "none"),
 }
-_POSITIVE = {("storage", "max_spec_bytes"), ("clusters", "timeout_seconds")} | {
+_POSITIVE = {("storage", "max_spec_bytes"), ("clusters", "timeout_seconds"),
+             ("notifications", "cluster_unreachable_minutes"), ("notifications", "max_attempts")} | {
+    ("daemon", key) for key in ("heartbeat_seconds", "stale_after_seconds", "action_workers",
+                                "log_tail_bytes")
+} | {
     ("sync", key) for key in ("spec_interval_seconds", "run_interval_seconds",
                               "health_interval_seconds", "lookback_hours", "stale_threshold_hours")
 }
@@ -284,8 +327,24 @@ class _Parser:
         self._check_clusters(parsed)
         notifications = self._section(NotificationsConfig, data.get("notifications", {}),
                                       _Where("notifications"))
+        daemon = self._section(DaemonConfig, data.get("daemon", {}), _Where("daemon"))
         return Config(database=database, storage=storage, sync=sync, clusters=parsed,
-                      notifications=notifications, source=self._source)
+                      notifications=notifications, source=self._source, daemon=daemon,
+                      ui=self._ui(dict(data.get("ui", {}))))
+
+    def _ui(self, table: dict[str, Any]) -> UiConfig:
+        keys = table.pop("keys", {})
+        if not isinstance(keys, dict):
+            raise self._fail(_Where("ui"), "keys", f"expected a table ([ui.keys]), got {_describe(keys)}")
+        base = self._section(UiConfig, table, _Where("ui"))
+        where = _Where("ui.keys")
+        for binding, key in keys.items():
+            if binding not in UI_KEY_DEFAULTS:
+                raise self._fail(where, binding, f"[ui.keys] unknown binding '{binding}' (known: "
+                                 f"{', '.join(UI_KEY_DEFAULTS)})", keyed=False)
+            if not isinstance(key, str) or not key.strip():
+                raise self._fail(where, binding, f"expected a key name such as \"ctrl+p\", got {_describe(key)}")
+        return dataclasses.replace(base, keys=tuple(sorted(keys.items())))
 
     def _section(self, cls: type[_T], table: Mapping[str, Any], where: _Where,
                  defaults: Mapping[str, Any] | None = None) -> _T:

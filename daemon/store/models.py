@@ -187,7 +187,89 @@ class TaskInstance(BaseModel):
         indexes = ((("run_id", "task_id", "map_index"), True),)
 
 
+class Action(BaseModel):
+    """A request queued by the CLI or the dashboard and carried out by the daemon.
+
+    ``state``: pending → running → done | failed | rejected. ``params`` holds what the
+    requester asked for; ``checkpoint`` what the daemon decided before acting on Airflow
+    (the chosen dag_run_id, a backfill's id), so that re-running a claimed action whose
+    daemon died repeats the same idempotent request instead of making a second run.
+    """
+
+    id = AutoField()
+    kind = CharField(max_length=20, index=True)
+    target = TextField()
+    source_type = CharField(max_length=10, null=True)
+    params = JSONField(null=True)
+    reason = TextField(null=True)
+    requested_by = CharField(max_length=100)
+    requested_at = UTCDateTimeField(default=utcnow)
+    state = CharField(max_length=10, index=True, default="pending")
+    claimed_by = CharField(max_length=200, null=True)
+    claimed_at = UTCDateTimeField(null=True)
+    attempts = IntegerField(default=0)
+    checkpoint = JSONField(null=True)
+    progress_done = IntegerField(null=True)
+    progress_total = IntegerField(null=True)
+    message = TextField(null=True)
+    result = JSONField(null=True)
+    error = TextField(null=True)
+    finished_at = UTCDateTimeField(null=True)
+    updated_at = UTCDateTimeField(default=utcnow, index=True)
+
+
+class DaemonLease(BaseModel):
+    """The one active daemon of a store and its heartbeat (a single row, ``key="daemon"``)."""
+
+    id = AutoField()
+    key = CharField(unique=True)
+    holder = CharField(max_length=200)
+    hostname = CharField(max_length=200)
+    pid = IntegerField()
+    version = CharField(max_length=40)
+    started_at = UTCDateTimeField()
+    heartbeat_at = UTCDateTimeField()
+    status = TextField(null=True)
+    stopped_at = UTCDateTimeField(null=True)
+
+
+class TaskLog(BaseModel):
+    """The tail of one task try's log, fetched by a ``fetch_log`` action."""
+
+    id = AutoField()
+    run_id = IntegerField()
+    task_id = CharField(max_length=250)
+    map_index = IntegerField(default=-1)
+    try_number = IntegerField()
+    content = TextField()
+    truncated = BooleanField(default=False)
+    fetched_at = UTCDateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("run_id", "task_id", "map_index", "try_number"), True),)
+
+
+class Notification(BaseModel):
+    """The outbox: one row per (event, channel) to deliver, with its delivery attempts."""
+
+    id = AutoField()
+    event_id = IntegerField()
+    channel = CharField(max_length=20)
+    target = TextField(null=True)
+    payload = JSONField()
+    state = CharField(max_length=10, index=True, default="pending")
+    attempts = IntegerField(default=0)
+    next_attempt_at = UTCDateTimeField(default=utcnow)
+    last_error = TextField(null=True)
+    sent_at = UTCDateTimeField(null=True)
+    created_at = UTCDateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("event_id", "channel", "target"), True),)
+
+
 # Each migration creates the tables of its version; ALL_MODELS is every table there is.
 SCHEMA_V1: tuple[type[BaseModel], ...] = (Cluster, Workflow, SpecFile, Event, SyncState)
 SCHEMA_V2: tuple[type[BaseModel], ...] = (Run, TaskInstance)
-ALL_MODELS: tuple[type[BaseModel], ...] = SCHEMA_V1 + SCHEMA_V2
+SCHEMA_V3: tuple[type[BaseModel], ...] = (Action, DaemonLease, TaskLog, Notification)
+ALL_MODELS: tuple[type[BaseModel], ...] = SCHEMA_V1 + SCHEMA_V2 + SCHEMA_V3

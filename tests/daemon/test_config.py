@@ -11,6 +11,7 @@ from daemon import paths
 from daemon.config import (
     ClusterConfig,
     Config,
+    DaemonConfig,
     NotificationsConfig,
     StorageConfig,
     SyncConfig,
@@ -93,6 +94,8 @@ def test_example_file_loads_and_shows_the_defaults() -> None:
     assert config.storage == defaults.storage
     assert config.sync == defaults.sync
     assert config.notifications == defaults.notifications
+    assert config.daemon == defaults.daemon
+    assert config.ui == defaults.ui
     (cluster,) = config.clusters
     required = {"name", "team", "url", "username", "password_env"}
     for field in dataclasses.fields(ClusterConfig):
@@ -102,10 +105,11 @@ def test_example_file_loads_and_shows_the_defaults() -> None:
 
 def test_example_file_documents_every_key() -> None:
     text = EXAMPLE.read_text()
-    for cls in (StorageConfig, SyncConfig, ClusterConfig, NotificationsConfig):
+    for cls in (StorageConfig, SyncConfig, ClusterConfig, NotificationsConfig, DaemonConfig):
         for field in dataclasses.fields(cls):
             assert f"\n{field.name} = " in text, f"{cls.__name__}.{field.name}"
     assert "\nurl = " in text
+    assert "\nread_only = " in text and "\n[ui.keys]" in text
 
 
 # --- search order ----------------------------------------------------------------------
@@ -438,3 +442,15 @@ def test_dotted_unknown_section_points_at_its_line() -> None:
 def test_non_finite_numbers_are_rejected(value: str) -> None:
     assert error_of(f"[sync]\nlookback_hours = {value}\n").startswith(
         "basecamp.toml:2: [sync] lookback_hours: must be a finite number")
+
+
+def test_ui_keys_are_remappable_and_checked(tmp_path: Path) -> None:
+    config = parse_config('[ui]\nread_only = true\n[ui.keys]\npause = "x"\n', None)
+    assert config.ui.read_only and config.ui.key_for("pause") == "x"
+    assert config.ui.key_for("trigger") == "t"
+    with pytest.raises(ConfigError, match=r"\[ui.keys\] unknown binding 'bogus'"):
+        parse_config('[ui.keys]\nbogus = "x"\n', None)
+    with pytest.raises(ConfigError, match=r"\[ui\] keys: expected a table"):
+        parse_config("[ui]\nkeys = 3\n", None)
+    with pytest.raises(ConfigError, match=r"\[daemon\] action_workers: must be greater than 0"):
+        parse_config("[daemon]\naction_workers = 0\n", None)

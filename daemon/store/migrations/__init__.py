@@ -13,10 +13,10 @@ from peewee import Database, IntegerField, Model, fn
 
 from daemon.errors import UserError
 from daemon.store.fields import UTCDateTimeField
-from daemon.store.migrations import m0001_initial, m0002_runs
+from daemon.store.migrations import m0001_initial, m0002_runs, m0003_actions
 from daemon.store.models import utcnow
 
-MIGRATIONS: tuple[ModuleType, ...] = (m0001_initial, m0002_runs)
+MIGRATIONS: tuple[ModuleType, ...] = (m0001_initial, m0002_runs, m0003_actions)
 LATEST_VERSION = len(MIGRATIONS)
 
 

@@ -1,0 +1,139 @@
+"""The checks of an action request that the store can answer (SPEC §2 permissions,
+strict parameters, dates). Run twice: at enqueue for fast feedback, and by the daemon
+when it executes, because the store may have changed in between (a code spec arrived,
+the workflow was paused)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from croniter import croniter
+
+from daemon.errors import UserError
+from daemon.permissions import check_action, check_register
+from daemon.run_queries import find_run
+from daemon.specs import DatasetSpec, SpecInvalid, parse_spec, validate_parameters
+from daemon.specs.parse import MAX_SPEC_BYTES
+from daemon.store.models import Run, Workflow
+
+MAX_BACKFILL_RUNS = 1000
+
+
+@dataclass
+class Validated:
+    """What an accepted request acts on, and its normalized parameters."""
+
+    kind: str
+    target: str
+    workflow: Workflow | None = None
+    run: Run | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    """Normalized request parameters, stored on the action row."""
+    conf: dict[str, Any] = field(default_factory=dict)
+    """Typed run parameters (run, backfill)."""
+    spec: DatasetSpec | None = None
+    logical_dates: list[datetime] = field(default_factory=list)
+    """Backfill: the schedule's fire times in the requested range (UTC)."""
+
+
+def validate_request(kind: str, target: str, source: str | None = None,
+                     params: dict[str, Any] | None = None, *,
+                     max_spec_bytes: int = MAX_SPEC_BYTES) -> Validated:
+    """Raise the SPEC §2 rejection (UserError / NotFoundError), or return what to do."""
+    params = dict(params or {})
+    if kind in ("pause", "unpause", "unregister"):
+        row = check_action(kind, target, source)
+        return Validated(kind, target, workflow=row, params=params)
+    if kind == "run":
+        row = check_action("run", target, source, force=bool(params.get("force")))
+        spec = DatasetSpec.from_json(row.spec)
+        conf = validate_parameters(spec, _strings(params.get("parameters")))
+        return Validated(kind, target, workflow=row, params=params, conf=conf, spec=spec)
+    if kind == "backfill":
+        return _backfill(target, source, params)
+    if kind in ("stop", "fetch_log"):
+        run = find_run(target)
+        row = check_action("stop", run.dataset_name, source) if kind == "stop" else None
+        if kind == "fetch_log" and not params.get("task_id"):
+            raise UserError("fetch_log needs a task_id")
+        return Validated(kind, run.public_id, workflow=row, run=run, params=params)
+    if kind == "register":
+        return _register(target, params, max_spec_bytes)
+    if kind in ("sync_specs", "sync_runs"):
+        return Validated(kind, target or "*", params=params)
+    raise UserError(f"Unknown action kind '{kind}'")
+
+
+def _strings(values: Any) -> dict[str, str]:
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise UserError("Parameters must be given as key=value pairs")
+    return {str(k): v if isinstance(v, str) else _text(v) for k, v in values.items()}
+
+
+def _text(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _backfill(target: str, source: str | None, params: dict[str, Any]) -> Validated:
+    row = check_action("backfill", target, source)
+    spec = DatasetSpec.from_json(row.spec)
+    conf = validate_parameters(spec, _strings(params.get("parameters")))
+    try:
+        start = date.fromisoformat(str(params.get("start")))
+        end = date.fromisoformat(str(params.get("end")))
+    except ValueError as exc:
+        raise UserError(f"Backfill dates must be YYYY-MM-DD: {exc}") from exc
+    if start > end:
+        raise UserError(f"Backfill start {start} is after end {end}")
+    dates = backfill_dates(spec.schedule.cron, spec.schedule.timezone, start, end)
+    if not dates:
+        raise UserError(f"{target}'s schedule ({spec.schedule.cron} {spec.schedule.timezone}) "
+                        f"has no run between {start} and {end}")
+    if len(dates) > MAX_BACKFILL_RUNS:
+        raise UserError(f"That backfill would create {len(dates)} runs; the limit is "
+                        f"{MAX_BACKFILL_RUNS}. Split the range.")
+    normalized = {**params, "start": start.isoformat(), "end": end.isoformat(),
+                  "parallel": bool(params.get("parallel")), "dry_run": bool(params.get("dry_run"))}
+    return Validated("backfill", target, workflow=row, params=normalized, conf=conf, spec=spec,
+                     logical_dates=dates)
+
+
+def backfill_dates(cron: str, zone: str, start: date, end: date) -> list[datetime]:
+    """Fire times of ``cron`` on the days ``start``..``end`` (inclusive) in ``zone``, as UTC."""
+    tz = ZoneInfo(zone)
+    first = datetime.combine(start, time.min, tz) - timedelta(microseconds=1)
+    last = datetime.combine(end + timedelta(days=1), time.min, tz)
+    times = croniter(cron, first)
+    result = []
+    while len(result) <= MAX_BACKFILL_RUNS:
+        fire = times.get_next(datetime)
+        if fire >= last:
+            break
+        result.append(fire.astimezone(timezone.utc))
+    return result
+
+
+def _register(target: str, params: dict[str, Any], max_spec_bytes: int) -> Validated:
+    text = params.get("spec_yaml")
+    if not isinstance(text, str):
+        raise UserError("register needs the spec's YAML text")
+    try:
+        spec = parse_spec(text.encode("utf-8"), params.get("file") or f"{target}.yaml",
+                          max_spec_bytes).spec
+    except SpecInvalid as exc:
+        raise UserError(spec_errors(exc)) from exc
+    if target and spec.name != target:
+        raise UserError(f"The spec is named {spec.name}, not {target}")
+    manual, _code = check_register(spec.name, force=bool(params.get("force")))
+    return Validated("register", spec.name, workflow=manual, params=params, spec=spec)
+
+
+def spec_errors(exc: SpecInvalid) -> str:
+    lines = [f"{exc.path}:{i.line}: {i.message}" if i.line else f"{exc.path}: {i.message}"
+             for i in exc.issues]
+    return "Invalid spec:\n  " + "\n  ".join(lines)
