@@ -237,7 +237,7 @@ ERRORS = [
     pytest.param(
         "\n[storag]\ntype = \"local\"\n",
         "basecamp.toml:2: unknown section [storag] (known sections: database, storage, sync, "
-        "clusters, notifications)",
+        "clusters, notifications, daemon, ui)",
         id="unknown-section",
     ),
     pytest.param(
