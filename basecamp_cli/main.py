@@ -7,6 +7,7 @@ code of their class (1 invalid/rejected, 3 daemon, 4 not found); usage errors ex
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import click
@@ -16,6 +17,7 @@ from basecamp_cli.options import global_options, globals_of
 from basecamp_cli.workflow import workflow
 from daemon.config import Config, load_config
 from daemon.errors import BasecampError
+from daemon.logfmt import JsonFormatter
 from daemon.store import migrations
 from daemon.store.db import bind_store
 
@@ -33,20 +35,25 @@ def cli(ctx: click.Context) -> None:
 
 
 @cli.command("daemon")
-@click.option("--once", is_flag=True, help="Run one sync cycle, then exit (cron, tests, CI).")
+@click.option("--once", is_flag=True,
+              help="One spec sync, one run sync and every pending action, then exit.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="Log lines on stderr: text, or one JSON object per line.")
 @click.option(
     "--allow-mass-removal", is_flag=True,
     help="Apply a spec sync that removes more than max_delete_fraction of the workflows.",
 )
 @global_options
 @click.pass_context
-def daemon_command(ctx: click.Context, once: bool, allow_mass_removal: bool) -> None:
-    """Sync specs, cluster health and runs into the store (foreground; logs to stderr)."""
+def daemon_command(ctx: click.Context, once: bool, log_format: str,
+                   allow_mass_removal: bool) -> None:
+    """Sync specs, runs and cluster health into the store and carry out queued actions
+    (foreground; logs to stderr; SIGTERM stops, SIGHUP reloads the config)."""
     from daemon.runtime import Daemon
 
     config = load(ctx)
-    configure_logging(globals_of(ctx).verbose)
-    runner = Daemon(config)
+    configure_logging(globals_of(ctx).verbose, log_format)
+    runner = Daemon(config, config_path=globals_of(ctx).config)
     if once:
         try:
             failures = runner.run_once(allow_mass_removal=allow_mass_removal)
@@ -55,7 +62,12 @@ def daemon_command(ctx: click.Context, once: bool, allow_mass_removal: bool) -> 
         if failures:
             raise BasecampError("; ".join(failures))
         return
-    runner.run_forever()
+    code = runner.run_forever()
+    logging.shutdown()
+    sys.stderr.flush()
+    # A sync still running in a pool thread would hold the interpreter's exit past
+    # systemd's stop timeout; its transaction is rolled back, so nothing is lost.
+    os._exit(code)
 
 
 @cli.group()
@@ -83,12 +95,12 @@ cli.add_command(events_command)
 cli.add_command(clusters_command)
 
 
-def configure_logging(verbose: int) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose > 1 else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+def configure_logging(verbose: int, log_format: str = "text") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(
+        "%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.INFO,
+                        handlers=[handler], force=True)
 
 
 def main(argv: list[str] | None = None) -> int:

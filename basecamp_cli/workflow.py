@@ -12,9 +12,11 @@ from basecamp_cli.options import global_options, globals_of
 from basecamp_cli.output import print_json, render, short_time
 from basecamp_cli.store import open_for_cli
 from daemon import queries, run_queries
-from daemon.errors import DaemonUnavailable, UserError
+from basecamp_cli.submit import submit
+from daemon.actions.validate import spec_errors, validate_request
+from daemon.errors import UserError
 from daemon.permissions import check_action, check_register
-from daemon.specs import DatasetSpec, SpecInvalid, parse_spec, validate_parameters
+from daemon.specs import SpecInvalid, parse_spec
 from daemon.specs.params import parse_param_assignments
 
 
@@ -69,14 +71,15 @@ def list_command(ctx: click.Context, **filters: Any) -> None:
 @global_options
 @click.pass_context
 def run(ctx: click.Context, name: str, params: tuple[str, ...], dry_run: bool, force: bool) -> None:
-    """Trigger a run of NAME on its Airflow cluster."""
-    open_for_cli(ctx)
-    target = check_action("run", name, force=force)
-    values = validate_parameters(DatasetSpec.from_json(target.spec), parse_param_assignments(list(params)))
+    """Trigger a run of NAME on its Airflow cluster; prints "Run started: RUN_ID"."""
+    config = open_for_cli(ctx)
+    given = parse_param_assignments(list(params))
     if dry_run:
-        click.echo(f"Dry run: would run {name} ({target.source_type} spec) with parameters {values}")
+        checked = validate_request("run", name, None, {"parameters": given, "force": force})
+        click.echo(f"Dry run: would run {name} ({checked.workflow.source_type} spec) "
+                   f"with parameters {checked.conf}")
         return
-    _queue_unavailable("run")
+    submit(ctx, config, "run", name, params={"parameters": given, "force": force})
 
 
 @workflow.command()
@@ -90,13 +93,27 @@ def run(ctx: click.Context, name: str, params: tuple[str, ...], dry_run: bool, f
 @click.pass_context
 def backfill(ctx: click.Context, name: str, start: Any, end: Any, params: tuple[str, ...],
              parallel: bool, dry_run: bool) -> None:
-    """Run NAME for every scheduled date from START to END."""
-    open_for_cli(ctx)
-    if start.date() > end.date():
-        raise UserError(f"--start {start.date()} is after --end {end.date()}.")
-    target = check_action("backfill", name)
-    validate_parameters(DatasetSpec.from_json(target.spec), parse_param_assignments(list(params)))
-    _queue_unavailable("backfill")
+    """Run NAME for every scheduled date from START to END (inclusive)."""
+    config = open_for_cli(ctx)
+    request = {"start": start.date().isoformat(), "end": end.date().isoformat(),
+               "parallel": parallel, "dry_run": dry_run,
+               "parameters": parse_param_assignments(list(params))}
+    action = submit(ctx, config, "backfill", name, params=request, wait_default=None)
+    dates = (action.result or {}).get("logical_dates")
+    if dates and globals_of(ctx).format == "table":
+        for value in dates:
+            click.echo(f"  {value}")
+
+
+@workflow.command()
+@click.argument("run_id")
+@click.option("--reason", default="", help="Why (recorded with the action).")
+@global_options
+@click.pass_context
+def stop(ctx: click.Context, run_id: str, reason: str) -> None:
+    """Stop a run (DATASET/DAG_RUN_ID): Airflow marks it failed; it shows STOPPED."""
+    config = open_for_cli(ctx)
+    submit(ctx, config, "stop", run_id, reason=reason)
 
 
 @workflow.command()
@@ -106,20 +123,19 @@ def backfill(ctx: click.Context, name: str, start: Any, end: Any, params: tuple[
 @click.pass_context
 def pause(ctx: click.Context, name: str, reason: str) -> None:
     """Pause NAME's DAG in Airflow."""
-    open_for_cli(ctx)
-    check_action("pause", name)
-    _queue_unavailable("pause")
+    config = open_for_cli(ctx)
+    submit(ctx, config, "pause", name, reason=reason)
 
 
 @workflow.command()
 @click.argument("name")
+@click.option("--reason", default="", help="Why (recorded with the action).")
 @global_options
 @click.pass_context
-def unpause(ctx: click.Context, name: str) -> None:
+def unpause(ctx: click.Context, name: str, reason: str) -> None:
     """Unpause NAME's DAG in Airflow."""
-    open_for_cli(ctx)
-    check_action("unpause", name)
-    _queue_unavailable("unpause")
+    config = open_for_cli(ctx)
+    submit(ctx, config, "unpause", name, reason=reason)
 
 
 @workflow.command()
@@ -131,10 +147,11 @@ def unpause(ctx: click.Context, name: str) -> None:
 def register(ctx: click.Context, spec_file: Path, force: bool, yes: bool) -> None:
     """Register SPEC_FILE as a manual spec (written to manual/<name>.yaml)."""
     config = open_for_cli(ctx)
+    data = spec_file.read_bytes()
     try:
-        spec = parse_spec(spec_file.read_bytes(), str(spec_file), config.storage.max_spec_bytes).spec
+        spec = parse_spec(data, str(spec_file), config.storage.max_spec_bytes).spec
     except SpecInvalid as exc:
-        raise UserError(_spec_errors(exc)) from exc
+        raise UserError(spec_errors(exc)) from exc
     _, code = check_register(spec.name, force=force)
     if code is not None:
         click.echo(
@@ -145,21 +162,25 @@ def register(ctx: click.Context, spec_file: Path, force: bool, yes: bool) -> Non
         )
         if not yes:
             click.confirm("Proceed?", abort=True, err=True)
-    _queue_unavailable("register")
+    submit(ctx, config, "register", spec.name,
+           params={"spec_yaml": data.decode("utf-8"), "force": force, "file": spec_file.name})
 
 
 @workflow.command()
 @click.argument("name")
+@click.option("--force", is_flag=True,
+              help="Delete the spec even when its DAG cannot be paused (cluster down).")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @global_options
 @click.pass_context
-def unregister(ctx: click.Context, name: str, yes: bool) -> None:
+def unregister(ctx: click.Context, name: str, force: bool, yes: bool) -> None:
     """Delete NAME's manual spec and pause its DAG."""
-    open_for_cli(ctx)
+    config = open_for_cli(ctx)
     target = check_action("unregister", name)
     if not yes:
-        click.confirm(f"Delete {target.spec_path} and pause {name}?", abort=True, err=True)
-    _queue_unavailable("unregister")
+        pause_note = "" if target.status == "overridden" else f" and pause {name}'s DAG"
+        click.confirm(f"Delete {target.spec_path}{pause_note}?", abort=True, err=True)
+    submit(ctx, config, "unregister", name, params={"force": force})
 
 
 def _progress_cell(row: dict[str, Any]) -> str:
@@ -227,18 +248,3 @@ def status(ctx: click.Context, run_id: str) -> None:
     render("table", [detail], HISTORY_COLUMNS, "")
     click.echo()
     render("table", detail["tasks"], TASK_COLUMNS, "No task instances synced yet.")
-
-
-def _spec_errors(exc: SpecInvalid) -> str:
-    lines = [f"{exc.path}:{i.line}: {i.message}" if i.line else f"{exc.path}: {i.message}"
-             for i in exc.issues]
-    return "Invalid spec:\n  " + "\n  ".join(lines)
-
-
-def _queue_unavailable(kind: str) -> None:
-    """The request passed every check the store can make; carrying it out needs the
-    daemon's action queue, which this version of basecamp does not have yet."""
-    raise DaemonUnavailable(
-        f"The {kind} request is valid, but this version of basecamp has no action queue "
-        "yet, so the daemon cannot carry it out. Nothing was queued."
-    )

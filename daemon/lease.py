@@ -105,7 +105,7 @@ class Lease:
                 except IntegrityError:
                     continue  # another daemon created it first: look again
             age = (now - row.heartbeat_at).total_seconds()
-            if row.stopped_at is None and age <= self.stale_after:
+            if row.stopped_at is None and age <= self.stale_after and not self._died(row):
                 raise StoreHeld(
                     f"Another daemon holds this store: {row.hostname} pid {row.pid} "
                     f"(started {row.started_at:%Y-%m-%d %H:%M:%S}Z, heartbeat {ago(age)}). "
@@ -121,6 +121,19 @@ class Lease:
             if taken:
                 return
         raise StoreHeld("Another daemon took this store while this one was starting.")
+
+    def _died(self, row: DaemonLease) -> bool:
+        """A holder on this host whose process is gone (killed: systemd restarts us at
+        once, long before its heartbeat goes stale)."""
+        if row.hostname != self.hostname or row.pid == self.pid:
+            return False
+        try:
+            os.kill(row.pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:  # alive, another user's
+            return False
+        return False
 
     def heartbeat(self, status: str) -> bool:
         """Refresh the heartbeat; False when another daemon has taken the lease."""

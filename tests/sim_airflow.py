@@ -99,6 +99,9 @@ class SimAirflow:
         self.requests: Counter[str] = Counter()
         self.down = False
         self.lock = threading.Lock()
+        self.hold_trigger_answers: threading.Event | None = None
+        """When set to an Event: a trigger is carried out, but its answer waits for the
+        event (a client that dies meanwhile never learns the run exists)."""
 
     # --- state changes (what a scheduler would do) -----------------------------------
 
@@ -155,6 +158,8 @@ class SimAirflow:
         path = unquote(request.url.path)
         with self.lock:
             response = self._route(request, path)
+        if self.hold_trigger_answers is not None and request.method == "POST" and path.endswith("/dagRuns"):
+            self.hold_trigger_answers.wait(30)
         response.headers["Date"] = http_date(datetime.now(timezone.utc), usegmt=True)
         return response
 
@@ -165,6 +170,7 @@ class SimAirflow:
             ("GET", r"/api/v2/version", lambda r: httpx.Response(200, json={"version": "3.3.2", "git_version": None})),
             ("GET", r"/api/v2/monitor/health", lambda r: httpx.Response(200, json={"metadatabase": {"status": "healthy"}})),
             ("GET", r"/api/v2/dags", self._list_dags),
+            ("GET", r"/api/v2/dags/(?P<dag>[^/~]+)", self._get_dag),
             ("PATCH", r"/api/v2/dags/(?P<dag>[^/]+)", self._patch_dag),
             ("GET", r"/api/v2/dags/(?P<dag>[^/]+)/dagRuns", self._list_runs),
             ("POST", r"/api/v2/dags/(?P<dag>[^/]+)/dagRuns", self._trigger),
@@ -172,6 +178,7 @@ class SimAirflow:
             ("PATCH", r"/api/v2/dags/(?P<dag>[^/]+)/dagRuns/(?P<run>[^/]+)", self._patch_run),
             ("GET", r"/api/v2/dags/(?P<dag>[^/]+)/dagRuns/(?P<run>[^/]+)/taskInstances", self._run_tasks),
             ("POST", r"/api/v2/dags/~/dagRuns/~/taskInstances/list", self._list_tasks),
+            ("POST", r"/api/v2/backfills/dry_run", self._backfill_dry_run),
         ]
         for verb, pattern, handler in routes:
             match = re.fullmatch(pattern, path)
@@ -202,6 +209,25 @@ class SimAirflow:
         page, total = self._page(dags, request)
         return httpx.Response(200, json={
             "dags": [{"dag_id": d, "is_paused": p} for d, p in page], "total_entries": total})
+
+    def _backfill_dry_run(self, request: httpx.Request) -> httpx.Response:
+        """Every simulated DAG runs daily at 09:00 UTC."""
+        body = json.loads(request.content)
+        if body["dag_id"] not in self.dags:
+            return httpx.Response(404, json={"detail": f"Could not find dag {body['dag_id']}"})
+        day, last = parse_iso(body["from_date"]).date(), parse_iso(body["to_date"])
+        dates = []
+        while (when := datetime(day.year, day.month, day.day, 9, tzinfo=timezone.utc)) <= last:
+            if when >= parse_iso(body["from_date"]):
+                dates.append({"logical_date": iso(when), "partition_key": None, "partition_date": None})
+            day += timedelta(days=1)
+        return httpx.Response(200, json={"backfills": dates, "total_entries": len(dates)})
+
+    def _get_dag(self, request: httpx.Request) -> httpx.Response:
+        dag = request.extensions["match"]["dag"]
+        if dag not in self.dags:
+            return httpx.Response(404, json={"detail": f"DAG {dag} not found"})
+        return httpx.Response(200, json={"dag_id": dag, "is_paused": self.dags[dag]})
 
     def _patch_dag(self, request: httpx.Request) -> httpx.Response:
         dag = request.extensions["match"]["dag"]

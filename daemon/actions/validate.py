@@ -17,7 +17,7 @@ from daemon.permissions import check_action, check_register
 from daemon.run_queries import find_run
 from daemon.specs import DatasetSpec, SpecInvalid, parse_spec, validate_parameters
 from daemon.specs.parse import MAX_SPEC_BYTES
-from daemon.store.models import Run, Workflow
+from daemon.store.models import Cluster, Run, Workflow
 
 MAX_BACKFILL_RUNS = 1000
 
@@ -44,13 +44,16 @@ def validate_request(kind: str, target: str, source: str | None = None,
                      max_spec_bytes: int = MAX_SPEC_BYTES) -> Validated:
     """Raise the SPEC §2 rejection (UserError / NotFoundError), or return what to do."""
     params = dict(params or {})
-    if kind in ("pause", "unpause", "unregister"):
-        row = check_action(kind, target, source)
+    if kind == "unregister":
+        return Validated(kind, target, workflow=check_action(kind, target, source), params=params)
+    if kind in ("pause", "unpause"):
+        row = _served(check_action(kind, target, source))
         return Validated(kind, target, workflow=row, params=params)
     if kind == "run":
         row = check_action("run", target, source, force=bool(params.get("force")))
         spec = DatasetSpec.from_json(row.spec)
         conf = validate_parameters(spec, _strings(params.get("parameters")))
+        _served(row)
         return Validated(kind, target, workflow=row, params=params, conf=conf, spec=spec)
     if kind == "backfill":
         return _backfill(target, source, params)
@@ -65,6 +68,16 @@ def validate_request(kind: str, target: str, source: str | None = None,
     if kind in ("sync_specs", "sync_runs"):
         return Validated(kind, target or "*", params=params)
     raise UserError(f"Unknown action kind '{kind}'")
+
+
+def _served(row: Workflow) -> Workflow:
+    """The workflow, if a configured cluster serves its team."""
+    if not Cluster.select().where((Cluster.team == row.team) & Cluster.configured).exists():
+        raise UserError(
+            f"No cluster serves team {row.team}: add a [[clusters]] entry with "
+            f'team = "{row.team}" to the config and reload the daemon.'
+        )
+    return row
 
 
 def _strings(values: Any) -> dict[str, str]:
@@ -83,6 +96,7 @@ def _backfill(target: str, source: str | None, params: dict[str, Any]) -> Valida
     row = check_action("backfill", target, source)
     spec = DatasetSpec.from_json(row.spec)
     conf = validate_parameters(spec, _strings(params.get("parameters")))
+    _served(row)
     try:
         start = date.fromisoformat(str(params.get("start")))
         end = date.fromisoformat(str(params.get("end")))

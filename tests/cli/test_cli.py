@@ -122,7 +122,7 @@ def test_action_validation_messages_and_exit_codes(project, capsys):
     assert "Missing required parameter: execution_date" in fails(capsys, 1, "workflow", "run", "ds.clicks")
     assert "Parameter 'limit' must be an int" in fails(
         capsys, 1, "workflow", "run", "ds.clicks", "-p", "execution_date=2024-01-01", "-p", "limit=x")
-    # An overridden manual spec may be unregistered; valid, but there is no action queue yet.
+    # An overridden manual spec may be unregistered: valid, but no daemon is running.
     assert main(["workflow", "unregister", "ds.clicks", "--yes"]) == 3
     code_only = project / "specs" / "code" / "only.yaml"
     code_only.write_bytes(spec_yaml("ds.codeonly"))
@@ -132,13 +132,18 @@ def test_action_validation_messages_and_exit_codes(project, capsys):
 
 
 def test_run_dry_run_and_paused_refusal(project, capsys):
+    assert "No cluster serves team @data-engineering" in fails(
+        capsys, 1, "workflow", "run", "ds.clicks", "-p", "execution_date=2024-01-01", "--dry-run")
+    assert main(["workflow", "run", "ds.adhoc", "--dry-run"]) == 1
+    add_unreachable_cluster(project)
     capsys.readouterr()
-    assert main(["workflow", "run", "ds.clicks", "-p", "execution_date=2024-01-01", "--dry-run"]) == 0
-    assert "'limit': 100" in capsys.readouterr().out
+    assert main(["workflow", "run", "ds.adhoc", "--dry-run"]) == 0
+    assert "Dry run: would run ds.adhoc (manual spec) with parameters {}" in capsys.readouterr().out
     Workflow.update(is_paused=True, status="paused").where(Workflow.dataset_name == "ds.adhoc").execute()
     assert ("Workflow is paused. Unpause it first: basecamp workflow unpause ds.adhoc"
             in fails(capsys, 1, "workflow", "run", "ds.adhoc"))
-    assert "no action queue" in fails(capsys, 3, "workflow", "run", "ds.adhoc", "--force")
+    assert "daemon not running (never started on this store). Nothing was queued." in fails(
+        capsys, 3, "workflow", "run", "ds.adhoc", "--force")
 
 
 def test_register_checks_name_and_code_conflict(project, capsys, tmp_path):

@@ -1,0 +1,125 @@
+"""The dashboard: a Textual app over the store (SPEC §7).
+
+The app owns the store watcher (``live.py``) and hands what it finds to the main screen;
+when another screen is on top it also posts :class:`StoreChanged` to that screen. It
+remembers the actions this session queued (``track_action``) and notifies their outcome.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from textual.app import App
+from textual.binding import Binding
+from textual.screen import Screen
+
+from basecamp_tui.commands import BasecampCommands
+from basecamp_tui.data import ActionRow, StoreReader
+from basecamp_tui.live import StoreFailed, StoreLoaded, Watcher
+from basecamp_tui.messages import StoreChanged
+from basecamp_tui.tabs.screen import ActionsMainScreen, MainScreen
+from daemon.config import UI_KEY_DEFAULTS, Config
+
+FAILED_STATES = ("failed", "rejected")
+FINISHED_STATES = ("done", "failed", "rejected")
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class BasecampApp(App):
+    TITLE = "basecamp"
+    CSS_PATH = "app.tcss"
+    COMMANDS = App.COMMANDS | {BasecampCommands}
+    BINDINGS = [
+        Binding(UI_KEY_DEFAULTS["help"], "help", "Help", id="help", tooltip="Keys and what they do"),
+        Binding(UI_KEY_DEFAULTS["quit"], "quit", "Quit", id="quit", tooltip="Quit the dashboard"),
+    ]
+
+    def __init__(self, config: Config, *, read_only: bool = False,
+                 clock: Callable[[], datetime] | None = None, poll_seconds: float | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self.read_only = bool(read_only or config.ui.read_only)
+        self.clock: Callable[[], datetime] = clock or utc_now
+        self.requests: Any = None
+        self.tracked: set[int] = set()
+        self.open_actions: dict[int, ActionRow] = {}
+        self._finished: dict[int, ActionRow] = {}
+        self.first_load_done = False
+        reader = StoreReader(self.clock, config.daemon.stale_after_seconds)
+        self.watcher = Watcher(self, reader, **({"interval": poll_seconds} if poll_seconds else {}))
+        self.set_keymap(dict(config.ui.keys))
+
+    def get_default_screen(self) -> Screen:
+        return MainScreen() if self.read_only else ActionsMainScreen()
+
+    @property
+    def main(self) -> MainScreen:
+        return self.screen_stack[0]  # type: ignore[return-value]
+
+    def on_mount(self) -> None:
+        if self.read_only:
+            self.sub_title = "read-only"
+        else:
+            try:
+                from basecamp_tui.requests import ActionRequests
+            except ImportError:
+                self.requests = None
+            else:
+                self.requests = ActionRequests(self)
+        self.run_worker(self.watcher.run, thread=True, exclusive=True, group="watch",
+                        exit_on_error=False, name="store watcher")
+
+    def on_unmount(self) -> None:
+        self.watcher.stop()
+
+    # --- following the store -------------------------------------------------------------
+
+    def on_store_loaded(self, message: StoreLoaded) -> None:
+        changes = message.changes
+        for action in changes.actions:
+            if action.open:
+                self.open_actions[action.id] = action
+            else:
+                self.open_actions.pop(action.id, None)
+                self._finished[action.id] = action
+                if action.id in self.tracked:
+                    self._notify_outcome(action)
+        if len(self._finished) > 500:
+            for old in sorted(self._finished)[:-200]:
+                del self._finished[old]
+        self.main.apply(changes, self.open_actions)
+        self.first_load_done = True
+        if self.screen is not self.main and changes.tables:
+            self.screen.post_message(StoreChanged(changes.tables))
+
+    def on_store_failed(self, message: StoreFailed) -> None:
+        self.notify(f"Cannot read the store: {message.error}", severity="error", markup=False)
+
+    def track_action(self, action_id: int) -> None:
+        """Notify this action's outcome when the daemon has carried it out."""
+        finished = self._finished.get(action_id)
+        if finished is not None:
+            self._notify_outcome(finished)
+            return
+        self.tracked.add(action_id)
+        self.watcher.poke()
+
+    def _notify_outcome(self, action: ActionRow) -> None:
+        self.tracked.discard(action.id)
+        message = action.message or action.error or action.state
+        self.notify(f"{action.kind} {action.target}: {message}", title=f"Action {action.state}",
+                    severity="error" if action.state in FAILED_STATES else "information",
+                    markup=False, timeout=8 if action.state in FAILED_STATES else 5)
+
+    # --- keys ----------------------------------------------------------------------------
+
+    def action_help(self) -> None:
+        from basecamp_tui.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())

@@ -1,0 +1,355 @@
+"""The dashboard's read side: a first load, then "what changed since my last look".
+
+No Textual here: :class:`StoreReader` runs in the watcher thread (``live.py``) and returns
+plain dataclasses. Each poll first asks one cheap question per table (``MAX(updated_at)``
+on an indexed column, ``MAX(id)`` for events) and only loads rows of the tables whose
+answer moved, so an idle store costs a handful of index look-ups per poll.
+
+Rows are re-read from a little before the last seen ``updated_at`` (``OVERLAP``): a writer
+stamps ``updated_at`` before it commits, so a row may become visible slightly after a
+newer one. Reading a row twice is harmless (rows are applied by key).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Iterable
+
+from peewee import fn
+
+from daemon.actions.queue import OPEN
+from daemon.lease import DaemonStatus, daemon_status
+from daemon.run_sync.status import ACTIVE
+from daemon.specs import next_run
+from daemon.store.models import Action, Cluster, Event, Run, SyncState, Workflow
+
+OVERLAP = timedelta(seconds=2)
+RECENT_RUNS = 500
+RECENT_EVENTS = 500
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value
+
+
+@dataclass(frozen=True)
+class LastRun:
+    run_id: str
+    status: str
+    at: datetime | None
+
+
+@dataclass(frozen=True)
+class WorkflowRow:
+    dataset_name: str
+    source_type: str
+    status: str
+    overridden_by: str | None
+    cron: str | None
+    timezone: str | None
+    next_run: datetime | None
+    team: str | None
+    owner: str | None
+    spec_error: str | None
+    is_paused: bool | None
+
+    @property
+    def key(self) -> str:
+        return f"{self.dataset_name}\x00{self.source_type}"
+
+
+@dataclass(frozen=True)
+class RunRow:
+    id: int
+    run_id: str
+    dataset_name: str
+    cluster: str
+    status: str
+    run_type: str | None
+    triggered_by: str | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    at: datetime | None
+    """When the run started (or was queued / is due): its place in "recent"."""
+    total: int
+    succeeded: int
+    failed: int
+    running: int
+    skipped: int
+    current_task: str | None
+
+    @property
+    def key(self) -> str:
+        return self.run_id
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+
+@dataclass(frozen=True)
+class ClusterRow:
+    name: str
+    team: str
+    url: str
+    healthy: bool | None
+    airflow_version: str | None
+    api_version: str | None
+    latency_ms: float | None
+    last_ok_at: datetime | None
+    runs_synced_at: datetime | None
+    last_error: str | None
+
+    @property
+    def key(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class EventRow:
+    id: int
+    at: datetime
+    kind: str
+    severity: str
+    subject: str
+    message: str
+
+    @property
+    def key(self) -> str:
+        return str(self.id)
+
+
+@dataclass(frozen=True)
+class ActionRow:
+    id: int
+    kind: str
+    target: str
+    source_type: str | None
+    state: str
+    message: str | None
+    error: str | None
+
+    @property
+    def open(self) -> bool:
+        return self.state in OPEN
+
+
+@dataclass
+class Changes:
+    """What one look at the store found; ``first`` means everything (the first load)."""
+
+    first: bool = False
+    workflows: list[WorkflowRow] = field(default_factory=list)
+    runs: list[RunRow] = field(default_factory=list)
+    last_runs: dict[str, LastRun] = field(default_factory=dict)
+    clusters: list[ClusterRow] | None = None
+    """The whole (small) cluster list when anything about clusters changed."""
+    events: list[EventRow] = field(default_factory=list)
+    actions: list[ActionRow] = field(default_factory=list)
+    daemon: DaemonStatus | None = None
+    at: datetime | None = None
+    """The clock when the look was taken (for "store change to screen" timing)."""
+
+    @property
+    def tables(self) -> frozenset[str]:
+        names = {
+            "workflows": bool(self.workflows or self.last_runs),
+            "runs": bool(self.runs),
+            "clusters": self.clusters is not None,
+            "events": bool(self.events),
+            "actions": bool(self.actions),
+            "daemon": self.daemon is not None,
+        }
+        return frozenset(name for name, changed in names.items() if changed)
+
+    def __bool__(self) -> bool:
+        return self.first or bool(self.tables)
+
+
+# --- row loaders ------------------------------------------------------------------------
+
+_WORKFLOW_COLUMNS = (
+    Workflow.dataset_name, Workflow.source_type, Workflow.status, Workflow.overridden_by,
+    Workflow.cron, Workflow.timezone, Workflow.next_run, Workflow.team, Workflow.owner,
+    Workflow.spec_error, Workflow.is_paused,
+)
+
+
+def _workflow_rows(query: Any, now: datetime) -> list[WorkflowRow]:
+    rows = []
+    for values in query.tuples():
+        row = WorkflowRow(*values)
+        upcoming = _utc(row.next_run)
+        if upcoming is not None and upcoming <= now and row.cron and row.status == "active":
+            try:
+                upcoming = next_run(row.cron, row.timezone or "UTC", now)
+            except ValueError:
+                upcoming = None
+        rows.append(WorkflowRow(**{**row.__dict__, "next_run": upcoming}))
+    return rows
+
+
+def load_workflows(now: datetime, since: datetime | None = None) -> list[WorkflowRow]:
+    """Workflows (removed ones too: the tab hides them), or those changed since ``since``."""
+    query = Workflow.select(*_WORKFLOW_COLUMNS)
+    if since is not None:
+        query = query.where(Workflow.updated_at >= since)
+    return _workflow_rows(query.order_by(Workflow.dataset_name, Workflow.source_type), now)
+
+
+_RUN_TIME = fn.COALESCE(Run.started_at, Run.queued_at, Run.logical_date, Run.created_at)
+_RUN_COLUMNS = (
+    Run.id, Run.dataset_name, Run.dag_run_id, Run.cluster, Run.status, Run.run_type,
+    Run.triggered_by, Run.started_at, Run.ended_at, _RUN_TIME.alias("at"), Run.total,
+    Run.succeeded, Run.failed, Run.running, Run.skipped, Run.current_task,
+)
+
+
+def _run_rows(query: Any) -> list[RunRow]:
+    rows = []
+    for (id_, name, dag_run_id, cluster, status, run_type, triggered_by, started, ended, at,
+         total, succeeded, failed, running, skipped, current) in query.tuples():
+        if isinstance(at, str):  # COALESCE hands back the stored text on SQLite
+            at = Run.started_at.python_value(at)
+        rows.append(RunRow(id_, f"{name}/{dag_run_id}", name, cluster, status, run_type,
+                           triggered_by, started, ended, _utc(at), total, succeeded, failed,
+                           running, skipped, current))
+    return rows
+
+
+def load_runs(since: datetime | None = None, recent: int = RECENT_RUNS) -> list[RunRow]:
+    """Every active run plus the ``recent`` latest started ones; or the runs changed since."""
+    if since is not None:
+        return _run_rows(Run.select(*_RUN_COLUMNS).where(Run.updated_at >= since))
+    active = _run_rows(Run.select(*_RUN_COLUMNS).where(Run.status.in_(ACTIVE)))
+    # ORDER BY started_at uses its index; runs that never started are mostly active ones.
+    latest = _run_rows(Run.select(*_RUN_COLUMNS)
+                       .where(Run.status.not_in(ACTIVE) & Run.started_at.is_null(False))
+                       .order_by(Run.started_at.desc(), Run.id.desc()).limit(recent))
+    return active + latest
+
+
+def load_last_runs(names: Iterable[str] | None = None) -> dict[str, LastRun]:
+    """The latest run of each dataset (all of them when ``names`` is None)."""
+    newest = Run.select(Run.dataset_name, fn.MAX(_RUN_TIME).alias("at")).group_by(Run.dataset_name)
+    chunks: list[list[str] | None] = [None]
+    if names is not None:
+        wanted = sorted(set(names))
+        chunks = [wanted[i:i + 500] for i in range(0, len(wanted), 500)]
+    result: dict[str, LastRun] = {}
+    for chunk in chunks:
+        sub = newest if chunk is None else newest.where(Run.dataset_name.in_(chunk))
+        query = (Run.select(Run.dataset_name, Run.dag_run_id, Run.status, _RUN_TIME.alias("at"))
+                 .join(sub, on=((Run.dataset_name == sub.c.dataset_name) & (_RUN_TIME == sub.c.at)))
+                 .order_by(Run.id))
+        for name, dag_run_id, status, at in query.tuples():
+            if isinstance(at, str):
+                at = Run.started_at.python_value(at)
+            result[name] = LastRun(f"{name}/{dag_run_id}", status, _utc(at))
+    return result
+
+
+def load_clusters() -> list[ClusterRow]:
+    ages = {state.key.split(":", 1)[1]: state.last_ok_at
+            for state in SyncState.select().where(SyncState.key.startswith("runs:"))}
+    return [
+        ClusterRow(row.name, row.team, row.url, row.healthy, row.airflow_version,
+                   row.detected_api_version or row.api_version, row.latency_ms,
+                   row.last_ok_at, ages.get(row.name), row.last_error)
+        for row in Cluster.select().where(Cluster.configured == True).order_by(Cluster.name)  # noqa: E712
+    ]
+
+
+def load_events(after_id: int = 0, limit: int = RECENT_EVENTS) -> list[EventRow]:
+    """Events newer than ``after_id``, at most the newest ``limit``, oldest first."""
+    query = (Event.select(Event.id, Event.at, Event.kind, Event.severity, Event.subject,
+                          Event.message)
+             .where(Event.id > after_id).order_by(Event.id.desc()).limit(limit))
+    return [EventRow(*values) for values in reversed(list(query.tuples()))]
+
+
+def load_actions(since: datetime | None = None) -> list[ActionRow]:
+    """Open actions (first load) or every action changed since ``since``."""
+    query = Action.select(Action.id, Action.kind, Action.target, Action.source_type,
+                          Action.state, Action.message, Action.error)
+    query = query.where(Action.state.in_(OPEN)) if since is None else query.where(
+        Action.updated_at >= since)
+    return [ActionRow(*values) for values in query.order_by(Action.id).tuples()]
+
+
+# --- the reader -------------------------------------------------------------------------
+
+
+def _stamp(column: Any) -> Any:
+    value = column.model.select(fn.MAX(column)).scalar()
+    if isinstance(value, str):
+        value = column.python_value(value)
+    return value
+
+
+class StoreReader:
+    """Remembers where the last look ended; call from one thread only."""
+
+    def __init__(self, clock: Callable[[], datetime], stale_after: float,
+                 recent_runs: int = RECENT_RUNS) -> None:
+        self.clock = clock
+        self.stale_after = stale_after
+        self.recent_runs = recent_runs
+        self._stamps: dict[str, Any] = {}
+        self._event_id = 0
+        self._daemon: tuple[Any, ...] | None = None
+
+    def _stamps_now(self) -> dict[str, Any]:
+        return {
+            "workflows": _stamp(Workflow.updated_at),
+            "runs": _stamp(Run.updated_at),
+            "clusters": (_stamp(Cluster.updated_at), _stamp(SyncState.updated_at)),
+            "events": Event.select(fn.MAX(Event.id)).scalar() or 0,
+            "actions": _stamp(Action.updated_at),
+        }
+
+    def first_load(self) -> Changes:
+        now = self.clock()
+        self._stamps = self._stamps_now()
+        events = load_events()
+        self._event_id = self._stamps["events"]
+        return Changes(first=True, workflows=load_workflows(now), runs=load_runs(recent=self.recent_runs),
+                       last_runs=load_last_runs(), clusters=load_clusters(), events=events,
+                       actions=load_actions(), daemon=self._daemon_status(force=True), at=now)
+
+    def poll(self) -> Changes:
+        """What changed since the previous look (falsy when nothing did)."""
+        now = self.clock()
+        stamps = self._stamps_now()
+        old, self._stamps = self._stamps, stamps
+        changes = Changes(at=now)
+        if stamps["workflows"] != old.get("workflows"):
+            changes.workflows = load_workflows(now, self._since(old.get("workflows")))
+        if stamps["runs"] != old.get("runs"):
+            changes.runs = load_runs(self._since(old.get("runs")))
+            changes.last_runs = load_last_runs({run.dataset_name for run in changes.runs})
+        if stamps["clusters"] != old.get("clusters"):
+            changes.clusters = load_clusters()
+        if stamps["events"] != self._event_id:
+            changes.events = load_events(self._event_id)
+            self._event_id = stamps["events"]
+        if stamps["actions"] != old.get("actions"):
+            changes.actions = load_actions(self._since(old.get("actions")))
+        changes.daemon = self._daemon_status()
+        return changes
+
+    @staticmethod
+    def _since(stamp: datetime | None) -> datetime | None:
+        return None if stamp is None else stamp - OVERLAP
+
+    def _daemon_status(self, force: bool = False) -> DaemonStatus | None:
+        """The heartbeat, when it or its freshness changed."""
+        status = daemon_status(self.stale_after, now=self.clock())
+        seen = (status.running, status.heartbeat_at, status.stopped)
+        if seen == self._daemon and not force:
+            return None
+        self._daemon = seen
+        return status

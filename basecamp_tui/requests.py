@@ -1,0 +1,176 @@
+"""Queueing actions from the dashboard (SPEC §4): check against the store, confirm, enqueue.
+
+``ActionRequests`` is what the main screen and the detail screens call on a selected row.
+Store reads and ``enqueue`` run in thread workers; dialogs run on the UI thread. A request
+the store can refuse is checked before the dialog opens (so an overridden row says why at
+once), and ``enqueue`` checks it again. Rejections are error notifications carrying the
+SPEC §2 message, shown literally (``markup=False``); success calls ``app.track_action``.
+
+The app must provide ``read_only``, ``config`` and ``track_action(action_id)``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+from rich.text import Text
+from textual.app import App
+from textual.screen import Screen
+
+from basecamp_tui.forms import BackfillForm, ConfirmDialog, StopDialog, TriggerForm
+from basecamp_tui.forms.backfill import BackfillRequest
+from basecamp_tui.forms.trigger import TriggerRequest
+from daemon.actions.queue import enqueue
+from daemon.actions.validate import validate_request
+from daemon.errors import BasecampError, UserError
+from daemon.permissions import check_action
+from daemon.run_sync.status import ACTIVE
+from daemon.specs import DatasetSpec
+
+log = logging.getLogger(__name__)
+
+READ_ONLY_MESSAGE = "read-only: actions are disabled (started with --read-only)"
+
+
+class ActionRequests:
+    """The dashboard's action keys, as methods. Each returns at once; the work happens in
+    thread workers of ``app`` (group ``"actions"``)."""
+
+    def __init__(self, app: App[Any]) -> None:
+        self.app = app
+
+    # -- the keys ---------------------------------------------------------------------
+
+    def toggle_pause(self, dataset: str, source_type: str | None = None) -> None:
+        """``p``: confirm "Pause X?" or "Unpause X?" (from the row's state), then queue."""
+        self._start(self._prepare_pause, dataset, source_type)
+
+    def trigger(self, dataset: str, source_type: str | None = None) -> None:
+        """``t``: the parameter form of the spec; a paused workflow offers "force"."""
+        self._start(self._prepare_trigger, dataset, source_type)
+
+    def stop(self, run_id: str) -> None:
+        """``s``: confirm with an optional reason, then queue a stop of ``DATASET/RUN_ID``."""
+        self._start(self._prepare_stop, run_id)
+
+    def backfill(self, dataset: str, source_type: str | None = None) -> None:
+        """``b``: the backfill form (dates, parallel, parameters, dry-run preview)."""
+        self._start(self._prepare_backfill, dataset, source_type)
+
+    def fetch_log(self, run_id: str, task_id: str, try_number: int, map_index: int = -1) -> None:
+        """``l``: ask the daemon for the log tail of one task try (no confirmation)."""
+        if try_number < 1:
+            self._notify_error(f"{task_id} has not started yet: there is no log to fetch.")
+            return
+        params = {"task_id": task_id, "try_number": int(try_number), "map_index": int(map_index)}
+        label = f"log of {task_id} (try {try_number})"
+        self._start(self._enqueue, "fetch_log", run_id, None, params, None, label)
+
+    def sync_now(self) -> None:
+        """``r``: queue a spec sync and a run sync."""
+        self._start(self._enqueue, "sync_specs", "*", None, None, None, "spec sync")
+        self._start(self._enqueue, "sync_runs", "*", None, None, None, "run sync")
+
+    # -- steps run in thread workers --------------------------------------------------
+
+    def _prepare_pause(self, dataset: str, source_type: str | None) -> None:
+        row = check_action("pause", dataset, source_type)
+        kind = "unpause" if row.is_paused or row.status == "paused" else "pause"
+        question = Text.assemble(f"{kind.capitalize()} ", (dataset, "bold"), "?")
+        detail = Text(f"{row.source_type} spec, now {row.status}", style="dim")
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._start(self._enqueue, kind, dataset, source_type, None, None,
+                            f"{kind} {dataset}")
+
+        self._ask(ConfirmDialog(question, detail=detail,
+                                confirm_label=kind.capitalize()), answered)
+
+    def _prepare_trigger(self, dataset: str, source_type: str | None) -> None:
+        row = check_action("run", dataset, source_type, force=True)
+        paused = bool(row.is_paused) or row.status == "paused"
+        form = TriggerForm(DatasetSpec.from_json(row.spec), paused=paused)
+
+        def submitted(request: TriggerRequest | None) -> None:
+            if request is not None:
+                params = {"parameters": dict(request.parameters), "force": request.force}
+                self.submit_run(dataset, source_type, params)
+
+        self._ask(form, submitted)
+
+    def _prepare_backfill(self, dataset: str, source_type: str | None) -> None:
+        row = check_action("backfill", dataset, source_type)
+        today = self._now().date()
+        form = BackfillForm(dataset, source_type, DatasetSpec.from_json(row.spec), today=today)
+
+        def submitted(request: BackfillRequest | None) -> None:
+            if request is not None:
+                self._start(self._enqueue, "backfill", dataset, source_type,
+                            request.action_params(), None,
+                            f"backfill {dataset} {request.start}..{request.end}")
+
+        self._ask(form, submitted)
+
+    def _prepare_stop(self, run_id: str) -> None:
+        run = validate_request("stop", run_id).run
+        assert run is not None
+        if run.status not in ACTIVE:
+            raise UserError(f"Run {run.public_id} already finished ({run.status}): "
+                            "there is nothing to stop.")
+        public_id = run.public_id
+
+        def answered(reason: str | None) -> None:
+            if reason is not None:
+                self._start(self._enqueue, "stop", public_id, None, None, reason,
+                            f"stop {public_id}")
+
+        self._ask(StopDialog(public_id, status=run.status), answered)
+
+    def submit_run(self, dataset: str, source_type: str | None, params: dict[str, Any]) -> None:
+        """Queue a run with ``params`` (``{"parameters": {...}, "force": bool}``) as given;
+        the trigger form calls this, and so can a command palette entry."""
+        self._start(self._enqueue, "run", dataset, source_type, params, None, f"run {dataset}")
+
+    def _enqueue(self, kind: str, target: str, source_type: str | None,
+                 params: dict[str, Any] | None, reason: str | None, label: str) -> None:
+        action = enqueue(kind, target, source_type=source_type, params=params, reason=reason,
+                         max_spec_bytes=self.app.config.storage.max_spec_bytes)
+        self.app.call_from_thread(self._queued, action.id, label)
+
+    # -- plumbing ---------------------------------------------------------------------
+
+    def _start(self, step: Callable[..., None], *args: Any) -> None:
+        if self.app.read_only:
+            self.app.notify(READ_ONLY_MESSAGE, severity="warning", markup=False)
+            return
+        self.app.run_worker(partial(self._guarded, step, *args), thread=True,
+                            group="actions", exit_on_error=False,
+                            name=f"action:{step.__name__}")
+
+    def _guarded(self, step: Callable[..., None], *args: Any) -> None:
+        try:
+            step(*args)
+        except BasecampError as exc:
+            self.app.call_from_thread(self._notify_error, str(exc))
+        except Exception as exc:  # a bug: keep the dashboard up, say so, log it
+            log.exception("action request failed")
+            self.app.call_from_thread(self._notify_error, f"Could not queue the action: {exc!r}")
+
+    def _ask(self, screen: Screen[Any], callback: Callable[[Any], None]) -> None:
+        self.app.call_from_thread(self.app.push_screen, screen, callback)
+
+    def _queued(self, action_id: int, label: str) -> None:
+        self.app.track_action(action_id)
+        self.app.notify(f"Queued: {label}", markup=False)
+
+    def _notify_error(self, message: str) -> None:
+        self.app.notify(message, severity="error", markup=False, timeout=10)
+
+    def _now(self) -> datetime:
+        clock = getattr(self.app, "clock", None)
+        return clock() if clock is not None else datetime.now(UTC)

@@ -1,0 +1,45 @@
+"""Clusters tab: health, versions, latency and how old each cluster's data is."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rich.text import Text
+
+from basecamp_tui.data import ClusterRow
+from basecamp_tui.tabs.base import Column, LiveTable, Sort, age, dim
+
+
+def health(row: ClusterRow) -> Text:
+    if row.healthy is None:
+        return Text("? unknown", style="dim")
+    return Text("● healthy", style="green") if row.healthy else Text("✗ unreachable", style="bold red")
+
+
+class ClustersTable(LiveTable[ClusterRow]):
+    COLUMNS = (
+        Column("name", "Cluster", 14), Column("health", "Health", 13),
+        Column("airflow", "Airflow", 8), Column("api", "API", 4),
+        Column("latency", "Latency", 8), Column("age", "Data age", 9),
+        Column("error", "Last error", 40), Column("team", "Team", 16), Column("url", "URL", 36),
+    )
+    SORTS = (
+        Sort("name", lambda r: r.name),
+        Sort("health", lambda r: ({False: 0, None: 1, True: 2}[r.healthy], r.name)),
+    )
+    TICKS = True
+
+    def shown(self, row: ClusterRow) -> bool:
+        return not self.failed_only or row.healthy is False
+
+    def haystack(self, row: ClusterRow) -> str:
+        return " ".join(filter(None, (row.name, row.team, row.url, row.last_error)))
+
+    def cells(self, row: ClusterRow, now: datetime) -> tuple[Text, ...]:
+        latency = None if row.latency_ms is None else f"{row.latency_ms:.0f} ms"
+        data_age = age(now, row.runs_synced_at)
+        if row.healthy is False:
+            data_age.stylize("bold red")
+        error = Text((row.last_error or "").splitlines()[0] if row.last_error else "", style="red")
+        return (Text(row.name), health(row), dim(row.airflow_version), dim(row.api_version),
+                dim(latency), data_age, error, dim(row.team), dim(row.url))

@@ -1,0 +1,82 @@
+"""Runs tab: running (and queued, stopping) runs first, then the recent ones."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from rich.text import Text
+
+from basecamp_tui.data import RunRow
+from basecamp_tui.tabs.base import Column, LiveTable, Sort, dim, duration, short_time
+from basecamp_tui.tabs.workflows import RUN_STYLE, pending_text
+
+BAR = 5
+EPOCH = 0.0
+
+
+def progress_bar(row: RunRow) -> Text:
+    """``███░░ 3/5``: succeeded green, failed red, skipped dim, the rest empty."""
+    total = max(row.total, 0)
+    text = Text()
+    if total == 0:
+        return Text("░" * BAR + " 0/0", style="dim")
+    parts = [(row.succeeded, "green"), (row.failed, "red"), (row.skipped, "dim")]
+    used = 0
+    for count, style in parts:
+        cells = round(BAR * count / total)
+        cells = min(cells, BAR - used)
+        text.append("█" * cells, style=style)
+        used += cells
+    text.append("░" * (BAR - used), style="dim")
+    text.append(f" {row.succeeded + row.failed + row.skipped}/{total}")
+    return text
+
+
+def _when(row: RunRow) -> float:
+    return row.at.timestamp() if row.at else EPOCH
+
+
+class RunsTable(LiveTable[RunRow]):
+    COLUMNS = (
+        Column("status", "Status", 10), Column("progress", "Progress", 11),
+        Column("dataset", "Dataset", 28), Column("task", "Current task", 16),
+        Column("duration", "Duration", 8), Column("started", "Started", 11),
+        Column("trigger", "Trigger", 18), Column("cluster", "Cluster", 14),
+        Column("run", "Run id", 36),
+    )
+    SORTS = (
+        Sort("running first", lambda r: (not r.active, -_when(r), -r.id)),
+        Sort("started", lambda r: (-_when(r), -r.id)),
+        Sort("dataset", lambda r: (r.dataset_name, -_when(r))),
+        Sort("status", lambda r: (r.status, -_when(r))),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pending: dict[str, list[str]] = {}
+        """Open action kinds by public run id (stop) or dataset name (run, backfill)."""
+
+    def shown(self, row: RunRow) -> bool:
+        return not self.failed_only or row.status == "FAILED"
+
+    def haystack(self, row: RunRow) -> str:
+        return " ".join(filter(None, (row.run_id, row.status, row.cluster, row.run_type,
+                                      row.triggered_by, row.current_task)))
+
+    def ticking(self, row: RunRow) -> bool:
+        return row.active
+
+    def cells(self, row: RunRow, now: datetime) -> tuple[Text, ...]:
+        status = Text(row.status, style=RUN_STYLE.get(row.status, ""))
+        status.append_text(pending_text(self.pending.get(row.run_id, [])))
+        if row.started_at is None:
+            took = None
+        else:
+            took = ((row.ended_at or now) - row.started_at).total_seconds()
+        trigger = " · ".join(filter(None, (row.run_type, row.triggered_by)))
+        return (
+            status, progress_bar(row), Text(row.dataset_name), dim(row.current_task),
+            duration(took), short_time(row.started_at), dim(trigger), Text(row.cluster),
+            Text(row.run_id.split("/", 1)[1] if "/" in row.run_id else row.run_id),
+        )

@@ -1,0 +1,356 @@
+"""The main screen: banner, the four tabs, the filter line, a status line and the footer.
+
+Two classes so that read-only mode binds no action key at all: :class:`MainScreen` has
+the view keys, :class:`ActionsMainScreen` adds pause/trigger/stop/backfill/sync.
+Every binding's ``id`` is its ``[ui.keys]`` name; the app applies remaps with
+``App.set_keymap``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
+
+from basecamp_tui.data import Changes, ClusterRow, RunRow, WorkflowRow
+from basecamp_tui.tabs.base import LiveTable
+from basecamp_tui.tabs.clusters import ClustersTable
+from basecamp_tui.tabs.events import EventsTable
+from basecamp_tui.tabs.runs import RunsTable
+from basecamp_tui.tabs.workflows import WorkflowsTable
+from daemon.config import UI_KEY_DEFAULTS
+from daemon.lease import DaemonStatus, ago
+
+if TYPE_CHECKING:
+    from basecamp_tui.app import BasecampApp
+
+TABS = (("workflows", "Workflows"), ("runs", "Runs"), ("clusters", "Clusters"), ("events", "Events"))
+RUN_TARGETS = ("stop", "fetch_log")
+SOURCES = {"code": "code", "manual": "manual", "all": "all"}
+
+
+def key(binding_id: str) -> str:
+    return UI_KEY_DEFAULTS[binding_id]
+
+
+class MainScreen(Screen):
+    BINDINGS = [
+        Binding(key("logs"), "logs", "Logs", id="logs", tooltip="Open the run and its task logs"),
+        Binding(key("filter"), "filter", "Filter", id="filter", tooltip="Filter the table as you type"),
+        Binding(key("sort"), "sort", "Sort", id="sort", tooltip="Cycle the sort column"),
+        Binding(key("code"), "source('code')", "Code", id="code", tooltip="Code specs only"),
+        Binding(key("manual"), "source('manual')", "Manual", id="manual", tooltip="Manual specs only"),
+        Binding(key("all"), "source('all')", "All", id="all", tooltip="Code and manual specs"),
+        Binding(key("failed"), "failed", "Failed", id="failed", tooltip="Failed only (toggle)"),
+        Binding("escape", "back", "Back", show=False),
+        *(Binding(str(n), f"show_tab('{tab}')", label, show=False, id=f"tab_{tab}")
+          for n, (tab, label) in enumerate(TABS, start=1)),
+    ]
+
+    app: "BasecampApp"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.daemon: DaemonStatus | None = None
+        self.loaded = False
+        self.open_sync = 0
+        clock = self.app.clock
+        self.tables: dict[str, LiveTable[Any]] = {
+            "workflows": WorkflowsTable(clock, id="workflows-table"),
+            "runs": RunsTable(clock, id="runs-table"),
+            "clusters": ClustersTable(clock, id="clusters-table"),
+            "events": EventsTable(clock, id="events-table"),
+        }
+        self.clusters: list[ClusterRow] = []
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="banner", markup=False)
+        with TabbedContent(id="tabs"):
+            for tab, label in TABS:
+                with TabPane(label, id=tab):
+                    yield self.tables[tab]
+        yield Input(id="filter", placeholder="filter: name, team, owner, status…")
+        yield Static(Text("Loading the store…"), id="status", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#filter", Input).display = False
+        self.set_interval(1.0, self.tick)
+
+    # --- reading the screen --------------------------------------------------------------
+
+    @property
+    def active_tab(self) -> str:
+        return self.query_one(TabbedContent).active or "workflows"
+
+    @property
+    def table(self) -> LiveTable[Any]:
+        return self.tables[self.active_tab]
+
+    @property
+    def workflows(self) -> WorkflowsTable:
+        return self.tables["workflows"]  # type: ignore[return-value]
+
+    @property
+    def runs(self) -> RunsTable:
+        return self.tables["runs"]  # type: ignore[return-value]
+
+    # --- following the store -------------------------------------------------------------
+
+    def apply(self, changes: Changes, open_actions: dict[int, Any]) -> None:
+        workflows, runs = self.workflows, self.runs
+        if changes.clusters is not None:
+            self.clusters = changes.clusters
+            teams = {row.team: row.name for row in changes.clusters}
+            rerender = list(workflows.model) if teams != workflows.clusters else []
+            workflows.clusters = teams
+            self._fill(self.tables["clusters"], changes.clusters, changes.first)
+            workflows.apply([], rerender=rerender)
+        if changes.actions or changes.first:
+            self._set_pending(open_actions)
+        workflows.last_runs.update(changes.last_runs)
+        rerender = [] if changes.first else [
+            f"{name}\x00{source}" for name in changes.last_runs for source in ("code", "manual")]
+        self._fill(workflows, changes.workflows, changes.first, rerender)
+        self._fill(runs, changes.runs, changes.first)
+        self._fill(self.tables["events"], changes.events, changes.first)
+        self.tables["events"].trim()  # type: ignore[attr-defined]
+        if changes.daemon is not None:
+            self.daemon = changes.daemon
+        self.loaded = True
+        self.show_banner()
+        self.show_status()
+
+    @staticmethod
+    def _fill(table: LiveTable[Any], rows: list[Any], first: bool, rerender: list[str] = ()) -> None:
+        if first:
+            table.model = {table.key_of(row): row for row in rows}
+            table.rebuild()
+        elif rows or rerender:
+            table.apply(rows, rerender=rerender)
+
+    def _set_pending(self, open_actions: dict[int, Any]) -> None:
+        by_dataset: dict[str, list[str]] = {}
+        by_run: dict[str, list[str]] = {}
+        self.open_sync = 0
+        for action in open_actions.values():
+            if action.kind.startswith("sync_"):
+                self.open_sync += 1
+            elif action.kind in RUN_TARGETS:
+                by_run.setdefault(action.target, []).append(action.kind.replace("_", " "))
+            else:
+                by_dataset.setdefault(action.target, []).append(action.kind)
+        workflows, runs = self.workflows, self.runs
+        changed_names = {n for n in set(by_dataset) | set(workflows.pending)
+                         if by_dataset.get(n) != workflows.pending.get(n)}
+        changed_runs = {r for r in set(by_run) | set(runs.pending)
+                        if by_run.get(r) != runs.pending.get(r)}
+        workflows.pending, runs.pending = by_dataset, by_run
+        workflows.apply([], rerender=[f"{n}\x00{s}" for n in changed_names for s in ("code", "manual")])
+        runs.apply([], rerender=changed_runs)
+
+    def tick(self) -> None:
+        """Clock-driven cells (durations, data ages) of the visible tab, and the banner."""
+        if self.loaded:
+            self.table.tick()
+            self.show_banner()
+
+    def show_banner(self) -> None:
+        now = self.app.clock()
+        lines = []
+        daemon = self.daemon
+        if daemon is not None and not daemon.running:
+            if daemon.heartbeat_at is None:
+                seen = "never started on this store"
+            else:
+                seen = f"last seen {ago((now - daemon.heartbeat_at).total_seconds())}"
+            lines.append(f"Daemon not running ({seen}) — actions will not be carried out")
+        for cluster in self.clusters:
+            if cluster.healthy is False:
+                when = cluster.runs_synced_at
+                age = "never synced" if when is None else \
+                    f"data is {ago((now - when).total_seconds()).removesuffix(' ago')} old"
+                lines.append(f"{cluster.name} unreachable — {age}")
+        banner = self.query_one("#banner", Static)
+        text = Text("\n".join(lines))
+        banner.update(text)
+        banner.display = bool(lines)
+
+    def show_status(self) -> None:
+        table = self.table
+        parts = [f"{table.row_count:,} of {len(table.model):,}", f"sort: {table.current_sort.label}"]
+        if self.active_tab == "workflows":
+            parts.append(f"source: {self.workflows.source}")
+        if table.failed_only:
+            parts.append("failed only")
+        if table.filter_text:
+            parts.append(f"filter: {table.filter_text}")
+        if self.open_sync:
+            parts.append("⏳ sync queued")
+        if self.app.read_only:
+            parts.append("read-only")
+        self.query_one("#status", Static).update(Text(" · ".join(parts)))
+
+    @on(TabbedContent.TabActivated)
+    def _tab_changed(self) -> None:
+        table = self.table
+        filter_input = self.query_one("#filter", Input)
+        with filter_input.prevent(Input.Changed):
+            filter_input.value = table.filter_text
+        table.tick()
+        table.focus()
+        self.show_status()
+
+    # --- view keys -----------------------------------------------------------------------
+
+    def action_show_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+
+    def action_filter(self) -> None:
+        filter_input = self.query_one("#filter", Input)
+        filter_input.display = True
+        filter_input.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.table.filter_text = event.value.strip()
+        self.table.rebuild()
+        self.show_status()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self) -> None:
+        if not self.table.filter_text:
+            self.query_one("#filter", Input).display = False
+        self.table.focus()
+
+    def action_back(self) -> None:
+        filter_input = self.query_one("#filter", Input)
+        if filter_input.display or self.table.filter_text:
+            filter_input.value = ""  # Changed clears the table's filter
+            filter_input.display = False
+            self.table.filter_text = ""
+            self.table.rebuild()
+            self.table.focus()
+            self.show_status()
+
+    def action_sort(self) -> None:
+        table = self.table
+        table.sort_index = (table.sort_index + 1) % len(table.SORTS)
+        table.rebuild()
+        self.show_status()
+
+    def action_source(self, source: str) -> None:
+        self.action_show_tab("workflows")
+        self.workflows.source = SOURCES[source]
+        self.workflows.rebuild()
+        self.show_status()
+
+    def action_failed(self) -> None:
+        table = self.table
+        table.failed_only = not table.failed_only
+        table.rebuild()
+        self.show_status()
+
+    def action_logs(self) -> None:
+        run_id = self._selected_run_id()
+        if run_id is None:
+            self.app.notify("No run selected (and no last run of this workflow).", severity="warning")
+            return
+        from basecamp_tui.screens.run_detail import RunDetailScreen
+
+        self.app.push_screen(RunDetailScreen(run_id))
+
+    @on(DataTable.RowSelected)
+    def _open(self, event: DataTable.RowSelected) -> None:
+        row = self.table.model.get(event.row_key.value or "")
+        if isinstance(row, WorkflowRow):
+            from basecamp_tui.screens.workflow_detail import WorkflowDetailScreen
+
+            self.app.push_screen(WorkflowDetailScreen(row.dataset_name, row.source_type))
+        elif isinstance(row, RunRow):
+            from basecamp_tui.screens.run_detail import RunDetailScreen
+
+            self.app.push_screen(RunDetailScreen(row.run_id))
+
+    # --- helpers for the action keys -----------------------------------------------------
+
+    def _selected_run_id(self) -> str | None:
+        row = self.table.selected
+        if isinstance(row, RunRow):
+            return row.run_id
+        if isinstance(row, WorkflowRow):
+            last = self.workflows.last_runs.get(row.dataset_name)
+            return last.run_id if last else None
+        return None
+
+    def selected_workflow(self) -> tuple[str, str | None] | None:
+        row = self.table.selected
+        if isinstance(row, WorkflowRow):
+            return row.dataset_name, row.source_type
+        if isinstance(row, RunRow):
+            return row.dataset_name, None
+        return None
+
+    def active_runs_of(self, dataset: str) -> list[RunRow]:
+        return [run for run in self.runs.model.values() if run.dataset_name == dataset and run.active]
+
+
+class ActionsMainScreen(MainScreen):
+    """The main screen with the keys that queue actions (not in read-only mode)."""
+
+    BINDINGS = [
+        Binding(key("pause"), "pause", "Pause", id="pause", tooltip="Pause or unpause (confirm)"),
+        Binding(key("trigger"), "trigger", "Run", id="trigger", tooltip="Trigger a run (parameter form)"),
+        Binding(key("stop"), "stop", "Stop", id="stop", tooltip="Stop the run (confirm, reason)"),
+        Binding(key("backfill"), "backfill", "Backfill", id="backfill", tooltip="Backfill a date range"),
+        Binding(key("sync"), "sync", "Sync", id="sync", tooltip="Ask the daemon to sync now"),
+    ]
+
+    def _workflow_or_warn(self) -> tuple[str, str | None] | None:
+        selected = self.selected_workflow()
+        if selected is None:
+            self.app.notify("Select a workflow or a run first.", severity="warning")
+        return selected
+
+    def _requests(self) -> Any:
+        requests = getattr(self.app, "requests", None)
+        if requests is None:
+            self.app.notify("Actions are not available in this build.", severity="error")
+        return requests
+
+    def action_pause(self) -> None:
+        if (selected := self._workflow_or_warn()) and (requests := self._requests()):
+            requests.toggle_pause(*selected)
+
+    def action_trigger(self) -> None:
+        if (selected := self._workflow_or_warn()) and (requests := self._requests()):
+            requests.trigger(*selected)
+
+    def action_backfill(self) -> None:
+        if (selected := self._workflow_or_warn()) and (requests := self._requests()):
+            requests.backfill(*selected)
+
+    def action_stop(self) -> None:
+        row = self.table.selected
+        if isinstance(row, RunRow):
+            run_ids = [row.run_id]
+        elif isinstance(row, WorkflowRow):
+            run_ids = [run.run_id for run in self.active_runs_of(row.dataset_name)]
+        else:
+            run_ids = []
+        if len(run_ids) != 1:
+            what = "is no running run" if not run_ids else f"are {len(run_ids)} running runs"
+            self.app.notify(f"There {what} to stop here; pick one on the Runs tab.", severity="warning")
+            return
+        if requests := self._requests():
+            requests.stop(run_ids[0])
+
+    def action_sync(self) -> None:
+        if requests := self._requests():
+            requests.sync_now()

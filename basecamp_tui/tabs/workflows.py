@@ -1,0 +1,82 @@
+"""Workflows tab: one row per (dataset, source), both rows of a code/manual pair."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from rich.text import Text
+
+from basecamp_tui.data import LastRun, WorkflowRow
+from basecamp_tui.tabs.base import Column, LiveTable, Sort, dim, short_time
+
+STATUS_STYLE = {"active": "green", "paused": "yellow", "disabled": "dim",
+                "overridden": "dim", "removed": "dim", "invalid": "red"}
+RUN_STYLE = {"SUCCESS": "green", "FAILED": "red", "RUNNING": "cyan", "PENDING": "cyan",
+             "STOPPING": "yellow", "STOPPED": "yellow"}
+FAR_FUTURE = datetime.max.replace(tzinfo=None).isoformat()
+
+
+def pending_text(kinds: list[str]) -> Text:
+    return Text(" ⏳ " + ", ".join(kinds) + " queued", style="bold yellow") if kinds else Text()
+
+
+class WorkflowsTable(LiveTable[WorkflowRow]):
+    COLUMNS = (
+        Column("dataset", "Dataset", 30), Column("source", "Source", 6),
+        Column("status", "Status", 20), Column("last_run", "Last run", 20),
+        Column("next_run", "Next run", 11), Column("cron", "Cron", 12),
+        Column("timezone", "Timezone", 14), Column("cluster", "Cluster", 14),
+        Column("team", "Team", 16), Column("owner", "Owner", 22), Column("error", "Error", 60),
+    )
+    SORTS = (
+        Sort("name", lambda r: (r.dataset_name, r.source_type)),
+        Sort("status", lambda r: (r.status, r.dataset_name, r.source_type)),
+        Sort("next run", lambda r: (r.next_run.isoformat() if r.next_run else FAR_FUTURE,
+                                    r.dataset_name)),
+        Sort("team", lambda r: (r.team or "", r.dataset_name, r.source_type)),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.source = "all"
+        self.last_runs: dict[str, LastRun] = {}
+        self.clusters: dict[str, str] = {}
+        """Cluster name by team."""
+        self.pending: dict[str, list[str]] = {}
+        """Open action kinds by dataset name."""
+
+    def shown(self, row: WorkflowRow) -> bool:
+        if row.status == "removed":
+            return False
+        if self.source != "all" and row.source_type != self.source:
+            return False
+        if self.failed_only:
+            last = self.last_runs.get(row.dataset_name)
+            return bool(row.spec_error) or (last is not None and last.status == "FAILED"
+                                            and row.status != "overridden")
+        return True
+
+    def haystack(self, row: WorkflowRow) -> str:
+        return " ".join(filter(None, (row.dataset_name, row.source_type, row.status, row.team,
+                                      row.owner, row.cron, self.clusters.get(row.team or ""))))
+
+    def cells(self, row: WorkflowRow, now: datetime) -> tuple[Text, ...]:
+        status = Text(row.status, style=STATUS_STYLE.get(row.status, ""))
+        if row.status == "overridden":
+            status = Text(f"overridden by {row.overridden_by or 'code'}", style="dim")
+        elif row.spec_error:
+            status.append(" ⚠ spec error", style="bold red")
+        status.append_text(pending_text(self.pending.get(row.dataset_name, [])))
+        last = None if row.status == "overridden" else self.last_runs.get(row.dataset_name)
+        if last is None:
+            last_cell = dim(None)
+        else:
+            last_cell = Text(last.status, style=RUN_STYLE.get(last.status, ""))
+            last_cell.append(" " + (last.at.strftime("%m-%d %H:%M") if last.at else ""))
+        error = Text(row.spec_error.splitlines()[0] if row.spec_error else "", style="red")
+        return (
+            Text(row.dataset_name), Text(row.source_type), status, last_cell,
+            short_time(row.next_run), dim(row.cron), dim(row.timezone),
+            dim(self.clusters.get(row.team or "")), dim(row.team), dim(row.owner), error,
+        )

@@ -1,0 +1,102 @@
+"""Claiming queued actions and recording their outcomes.
+
+The daemon holds the store's lease (``daemon.lease``), so claims never race with
+another daemon; the claim is still a conditional UPDATE so that a row is carried out by
+one worker only. A claimed action whose daemon died stays ``running`` with another
+holder's name: :meth:`ActionExecutor.recover` puts it back to ``pending`` with its
+checkpoint, and its handler repeats the same idempotent request.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from daemon.actions.context import ExecContext, Outcome, Released
+from daemon.actions.handlers import HANDLERS
+from daemon.actions.queue import touch
+from daemon.actions.validate import validate_request
+from daemon.errors import BasecampError, NotFoundError, UserError
+from daemon.events import record_events
+from daemon.store.models import Action
+
+log = logging.getLogger(__name__)
+
+LONG_KINDS = ("backfill",)
+"""Kinds that may run for minutes; they do not hold up other actions on their target."""
+
+
+class ActionExecutor:
+    def __init__(self, ctx: ExecContext, holder: str) -> None:
+        self.ctx = ctx
+        self.holder = holder
+
+    def recover(self) -> int:
+        """Hand actions claimed by a daemon that is gone back to the queue."""
+        count = Action.update(state="pending", claimed_by=None, updated_at=self.ctx.clock()).where(
+            (Action.state == "running") & (Action.claimed_by != self.holder)
+        ).execute()
+        if count:
+            log.warning("recovered %d action(s) claimed by a daemon that stopped", count)
+        return count
+
+    def candidates(self, limit: int = 20) -> list[tuple[int, str, str]]:
+        """Pending actions, oldest first, as (id, kind, target)."""
+        rows = (Action.select(Action.id, Action.kind, Action.target)
+                .where(Action.state == "pending").order_by(Action.id).limit(limit).tuples())
+        return list(rows)
+
+    def claim(self, action_id: int) -> Action | None:
+        now = self.ctx.clock()
+        claimed = Action.update(
+            state="running", claimed_by=self.holder, claimed_at=now,
+            attempts=Action.attempts + 1, updated_at=now,
+        ).where((Action.id == action_id) & (Action.state == "pending")).execute()
+        return Action.get_by_id(action_id) if claimed else None
+
+    def execute(self, action: Action) -> None:
+        """Validate again, carry out, record. Never raises."""
+        try:
+            checked = validate_request(
+                action.kind, action.target, action.source_type, action.params,
+                max_spec_bytes=self.ctx.config.storage.max_spec_bytes)
+        except (UserError, NotFoundError) as exc:
+            self._finish(action, Outcome(str(exc), None, state="rejected"))
+            return
+        except Exception as exc:  # a bug must not kill the worker
+            log.exception("validating action %s failed", action.id)
+            self._finish(action, Outcome(f"internal error: {exc}", None, state="failed"))
+            return
+        try:
+            outcome = HANDLERS[action.kind](self.ctx, action, checked)
+        except Released:
+            touch(action, state="pending", claimed_by=None)
+            log.info("action %s (%s %s) handed back to the queue", action.id, action.kind, action.target)
+            return
+        except UserError as exc:
+            outcome = Outcome(str(exc), None, state="rejected")
+        except BasecampError as exc:
+            outcome = Outcome(str(exc), None, state="failed")
+        except Exception as exc:
+            log.exception("action %s (%s %s) failed", action.id, action.kind, action.target)
+            outcome = Outcome(f"internal error: {type(exc).__name__}: {exc}", None, state="failed")
+        self._finish(action, outcome)
+
+    def _finish(self, action: Action, outcome: Outcome) -> None:
+        now = self.ctx.clock()
+        failed = outcome.state != "done"
+        values: dict[str, Any] = {
+            "state": outcome.state, "result": outcome.result, "finished_at": now,
+            "message": outcome.message, "error": outcome.message if failed else None,
+        }
+        with Action._meta.database.atomic():
+            touch(action, **values)
+            record_events([{
+                "kind": "action", "severity": "error" if failed else "info",
+                "subject": action.target,
+                "message": f"{action.kind} by {action.requested_by}: {outcome.state}: {outcome.message}",
+                "data": {"action_id": action.id, "kind": action.kind, "state": outcome.state},
+            }], now)
+        level = logging.WARNING if failed else logging.INFO
+        log.log(level, "action %s %s %s: %s: %s", action.id, action.kind, action.target,
+                outcome.state, outcome.message)

@@ -1,0 +1,51 @@
+"""Store helpers shared by the notifier's steps."""
+
+from __future__ import annotations
+
+from typing import Any, ContextManager, Iterable
+
+from peewee import SqliteDatabase
+
+from daemon.store.models import Workflow, database_proxy
+
+
+def write_transaction() -> ContextManager[Any]:
+    """A transaction that reads, then writes. On SQLite it is taken IMMEDIATE: a deferred
+    one would fail with "database is locked" (no busy wait) when another thread wrote
+    between its first read and its first write."""
+    db = database_proxy.obj
+    if isinstance(db, SqliteDatabase):
+        return db.atomic("IMMEDIATE")
+    return db.atomic()
+
+
+def effective_specs(names: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Per dataset name, the spec JSON in force: the code spec when it has a valid
+    version, else the manual one (the override policy of SPEC §2)."""
+    wanted = sorted(set(names))
+    specs: dict[str, dict[str, Any]] = {}
+    sources: dict[str, str] = {}
+    for start in range(0, len(wanted), 500):
+        rows = Workflow.select(Workflow.dataset_name, Workflow.source_type, Workflow.spec).where(
+            Workflow.dataset_name.in_(wanted[start : start + 500])
+            & Workflow.removed_at.is_null()
+            & Workflow.spec.is_null(False)
+        )
+        for row in rows:
+            if row.source_type == "code" or sources.get(row.dataset_name) != "code":
+                specs[row.dataset_name], sources[row.dataset_name] = row.spec, row.source_type
+    return specs
+
+
+def spec_targets(spec: dict[str, Any] | None, event: str) -> list[dict[str, Any]]:
+    """The targets a spec lists for ``event`` (``on_failure`` / ``on_source_change``)."""
+    if not spec:
+        return []
+    notifications = (spec.get("schedule") or {}).get("notifications") or {}
+    return list(notifications.get(event) or [])
+
+
+def sla_minutes(spec: dict[str, Any] | None) -> int | None:
+    if not spec:
+        return None
+    return (spec.get("schedule") or {}).get("sla_minutes")
