@@ -51,8 +51,7 @@ class DaemonStatus:
         age = ((now or utcnow()) - self.heartbeat_at).total_seconds()
         if self.running:
             return f"daemon running on {self.holder} (heartbeat {ago(age)})"
-        how = "stopped" if self.stopped else "not running"
-        return f"daemon {how} (last seen {ago(age)})"
+        return f"daemon not running (last seen {ago(age)})"
 
 
 class StoreHeld(UserError):

@@ -13,6 +13,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
+from basecamp_tui.screens.formatting import literal
+
 DIALOG_CSS = """
 .dialog {
     width: 72;
@@ -81,7 +83,7 @@ class StopDialog(ModalScreen[str | None]):
         self.status = status
 
     def compose(self) -> ComposeResult:
-        question = Text.assemble("Stop ", (self.run_id, "bold"), "?")
+        question = Text.assemble("Stop ", literal(self.run_id, "bold"), "?")
         if self.status:
             question.append(f"  ({self.status})", style="dim")
         with Vertical(classes="dialog"):

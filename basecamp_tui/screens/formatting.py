@@ -6,9 +6,23 @@ from the plain string, so square brackets in a name or a log line are never mark
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone, tzinfo
 
 from rich.text import Text
+
+# ANSI CSI / OSC sequences (colours in Airflow logs), then any other control character:
+# none of them may reach the terminal from untrusted text.
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean(text: str) -> str:
+    """``text`` without ANSI sequences, other control characters shown as ``\ufffd``
+    (tabs and newlines kept)."""
+    text = text.replace("\r\n", "\n")
+    return _CONTROL.sub("\ufffd", _ANSI.sub("", text))
+
 
 STATUS_STYLES = {
     "SUCCESS": "green",
@@ -47,7 +61,7 @@ def status_text(status: str | None) -> Text:
 
 def literal(value: object, style: str = "") -> Text:
     """Untrusted text as a renderable that is never parsed as markup."""
-    return Text("-" if value is None or value == "" else str(value), style=style)
+    return Text("-" if value is None or value == "" else clean(str(value)), style=style)
 
 
 def duration(seconds: float | None) -> str:

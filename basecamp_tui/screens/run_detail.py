@@ -22,7 +22,14 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Log, ProgressBar, Static
 
 from basecamp_tui.messages import StoreChanged
-from basecamp_tui.screens.formatting import duration, literal, span, status_text, when
+from basecamp_tui.screens.formatting import (
+    clean,
+    duration,
+    literal,
+    span,
+    status_text,
+    when,
+)
 from daemon.actions.queue import OPEN
 from daemon.errors import BasecampError
 from daemon.run_queries import find_run
@@ -106,7 +113,7 @@ class RunDetailScreen(Screen[None]):
     RunDetailScreen #run-counts { width: 1fr; }
     RunDetailScreen #run-tasks { height: 1fr; min-height: 4; }
     RunDetailScreen #log-title { height: 1; padding: 0 1; background: $boost; }
-    RunDetailScreen #run-log { height: 1fr; min-height: 3; }
+    RunDetailScreen #run-log { height: 1fr; min-height: 3; overflow: auto; }
     """
     BINDINGS = [
         Binding("escape", "back", "Back", id="back"),
@@ -175,7 +182,7 @@ class RunDetailScreen(Screen[None]):
         run = data.run
         if run is None:
             return Text(data.error or f"Run not found: {self.run_id}", style="red")
-        text = Text.assemble((run.public_id, "bold"), "  ")
+        text = Text.assemble(literal(run.public_id, "bold"), "  ")
         text.append_text(status_text(run.status))
         if run.airflow_state and run.airflow_state.upper() != run.status:
             text.append(f" (Airflow: {run.airflow_state})", style="dim")
@@ -291,7 +298,7 @@ class RunDetailScreen(Screen[None]):
         log = self.query_one("#run-log", Log)
         log.clear()
         if content:
-            log.write(content)
+            log.write(clean(content))
             log.scroll_end(animate=False)
 
     # -- keys -------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
 from basecamp_tui.messages import StoreChanged
 from basecamp_tui.screens.formatting import (
+    clean,
     default_text,
     duration,
     fire_time,
@@ -153,7 +154,7 @@ class WorkflowDetailScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one("#wf-runs", DataTable)
-        table.add_columns("Run", "Status", "Type", "Started (UTC)", "Duration", "Tasks")
+        table.add_columns("Status", "Started (UTC)", "Duration", "Tasks", "Type", "Run")
         self.reload()
 
     # -- data -------------------------------------------------------------------------
@@ -305,7 +306,7 @@ class WorkflowDetailScreen(Screen[None]):
     def _yaml(self, row: Workflow) -> Syntax | Text:
         if not row.spec_yaml:
             return Text(row.spec_error or "No spec text stored.", style="red")
-        return Syntax(row.spec_yaml, "yaml", theme="ansi_dark", line_numbers=True,
+        return Syntax(clean(row.spec_yaml), "yaml", theme="ansi_dark", line_numbers=True,
                       word_wrap=False, background_color="default")
 
     def _fill_runs(self, data: WorkflowData) -> None:
@@ -315,9 +316,9 @@ class WorkflowDetailScreen(Screen[None]):
         for run in data.runs:
             done = run.succeeded + run.failed + run.skipped
             table.add_row(
-                literal(run.dag_run_id), status_text(run.status), literal(run.run_type),
-                when(run.started_at), duration(span(run.started_at, run.ended_at, data.now)),
-                f"{done}/{run.total}", key=run.public_id,
+                status_text(run.status), when(run.started_at)[:16],
+                duration(span(run.started_at, run.ended_at, data.now)), f"{done}/{run.total}",
+                literal(run.run_type), literal(run.dag_run_id), key=run.public_id,
             )
         if selected is not None and selected in table.rows:
             table.move_cursor(row=table.get_row_index(selected), scroll=False)

@@ -39,19 +39,22 @@ def key(binding_id: str) -> str:
     return UI_KEY_DEFAULTS[binding_id]
 
 
+VIEW_BINDINGS = [
+    Binding(key("logs"), "logs", "Logs", id="logs", tooltip="Open the run and its task logs"),
+    Binding(key("filter"), "filter", "Filter", id="filter", tooltip="Filter the table as you type"),
+    Binding(key("sort"), "sort", "Sort", id="sort", tooltip="Cycle the sort column"),
+    Binding(key("code"), "source('code')", "Code", id="code", tooltip="Code specs only"),
+    Binding(key("manual"), "source('manual')", "Manual", id="manual", tooltip="Manual specs only"),
+    Binding(key("all"), "source('all')", "All", id="all", tooltip="Code and manual specs"),
+    Binding(key("failed"), "failed", "Failed", id="failed", tooltip="Failed only (toggle)"),
+    Binding("escape", "back", "Back", show=False),
+    *(Binding(str(n), f"show_tab('{tab}')", label, show=False, id=f"tab_{tab}")
+      for n, (tab, label) in enumerate(TABS, start=1)),
+]
+
+
 class MainScreen(Screen):
-    BINDINGS = [
-        Binding(key("logs"), "logs", "Logs", id="logs", tooltip="Open the run and its task logs"),
-        Binding(key("filter"), "filter", "Filter", id="filter", tooltip="Filter the table as you type"),
-        Binding(key("sort"), "sort", "Sort", id="sort", tooltip="Cycle the sort column"),
-        Binding(key("code"), "source('code')", "Code", id="code", tooltip="Code specs only"),
-        Binding(key("manual"), "source('manual')", "Manual", id="manual", tooltip="Manual specs only"),
-        Binding(key("all"), "source('all')", "All", id="all", tooltip="Code and manual specs"),
-        Binding(key("failed"), "failed", "Failed", id="failed", tooltip="Failed only (toggle)"),
-        Binding("escape", "back", "Back", show=False),
-        *(Binding(str(n), f"show_tab('{tab}')", label, show=False, id=f"tab_{tab}")
-          for n, (tab, label) in enumerate(TABS, start=1)),
-    ]
+    BINDINGS = VIEW_BINDINGS
 
     app: "BasecampApp"
 
@@ -77,7 +80,7 @@ class MainScreen(Screen):
                     yield self.tables[tab]
         yield Input(id="filter", placeholder="filter: name, team, owner, status…")
         yield Static(Text("Loading the store…"), id="status", markup=False)
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#filter", Input).display = False
@@ -301,15 +304,17 @@ class MainScreen(Screen):
         return [run for run in self.runs.model.values() if run.dataset_name == dataset and run.active]
 
 
-class ActionsMainScreen(MainScreen):
-    """The main screen with the keys that queue actions (not in read-only mode)."""
+class ActionsMainScreen(MainScreen, inherit_bindings=False):
+    """The main screen with the keys that queue actions (not in read-only mode); they
+    come first so that the footer shows them first at 80 columns."""
 
-    BINDINGS = [
+    BINDINGS = [*Screen.BINDINGS,
         Binding(key("pause"), "pause", "Pause", id="pause", tooltip="Pause or unpause (confirm)"),
         Binding(key("trigger"), "trigger", "Run", id="trigger", tooltip="Trigger a run (parameter form)"),
         Binding(key("stop"), "stop", "Stop", id="stop", tooltip="Stop the run (confirm, reason)"),
         Binding(key("backfill"), "backfill", "Backfill", id="backfill", tooltip="Backfill a date range"),
         Binding(key("sync"), "sync", "Sync", id="sync", tooltip="Ask the daemon to sync now"),
+        *VIEW_BINDINGS,
     ]
 
     def _workflow_or_warn(self) -> tuple[str, str | None] | None:

@@ -18,13 +18,13 @@ FAR_FUTURE = datetime.max.replace(tzinfo=None).isoformat()
 
 
 def pending_text(kinds: list[str]) -> Text:
-    return Text(" ⏳ " + ", ".join(kinds) + " queued", style="bold yellow") if kinds else Text()
+    return Text(" ⏳" + ",".join(kinds), style="bold yellow") if kinds else Text()
 
 
 class WorkflowsTable(LiveTable[WorkflowRow]):
     COLUMNS = (
         Column("dataset", "Dataset", 30), Column("source", "Source", 6),
-        Column("status", "Status", 20), Column("last_run", "Last run", 20),
+        Column("status", "Status", 22), Column("last_run", "Last run", 20),
         Column("next_run", "Next run", 11), Column("cron", "Cron", 12),
         Column("timezone", "Timezone", 14), Column("cluster", "Cluster", 14),
         Column("team", "Team", 16), Column("owner", "Owner", 22), Column("error", "Error", 60),

@@ -142,7 +142,7 @@ def test_run_dry_run_and_paused_refusal(project, capsys):
     Workflow.update(is_paused=True, status="paused").where(Workflow.dataset_name == "ds.adhoc").execute()
     assert ("Workflow is paused. Unpause it first: basecamp workflow unpause ds.adhoc"
             in fails(capsys, 1, "workflow", "run", "ds.adhoc"))
-    assert "daemon not running (never started on this store). Nothing was queued." in fails(
+    assert "daemon not running (last seen 0 s ago). Nothing was queued." in fails(
         capsys, 3, "workflow", "run", "ds.adhoc", "--force")
 
 

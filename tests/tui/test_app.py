@@ -1,18 +1,310 @@
-"""Pilot tests of the dashboard: tabs, every key, read-only mode, literal text."""
+"""Pilot tests of the dashboard: every tab, every key, read-only mode, remaps, literal text."""
 
 from __future__ import annotations
 
-import pytest
+from typing import Any
 
-from tests.tui.conftest import cell, loaded
+import pytest
+from textual.screen import Screen
+
+from basecamp_tui.help import HelpScreen
+from daemon.actions.queue import touch
+from daemon.store.models import Action
+from tests.tui.conftest import cell, loaded, wait_for
 
 pytestmark = pytest.mark.anyio
 
+CLICKS_RUN = "ds.clicks/scheduled__2025-06-02T00:00:00+00:00"
 
-async def test_first_load_shows_every_tab(make_app):
+
+class Recorder:
+    """Stands in for ActionRequests: records what the keys asked for."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args: self.calls.append((name, *args))
+
+
+class Opened(Screen):
+    BINDINGS = [("escape", "app.pop_screen", "Back")]
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__()
+        self.args = args
+
+
+@pytest.fixture
+def opened(monkeypatch):
+    """Replace the detail screens (another module's job) with a recorder screen."""
+    import basecamp_tui.screens.run_detail as run_detail
+    import basecamp_tui.screens.workflow_detail as workflow_detail
+
+    monkeypatch.setattr(run_detail, "RunDetailScreen", type("RunDetailScreen", (Opened,), {}))
+    monkeypatch.setattr(workflow_detail, "WorkflowDetailScreen",
+                        type("WorkflowDetailScreen", (Opened,), {}))
+
+
+async def started(app, pilot) -> Recorder:
+    await loaded(pilot)
+    app.requests = Recorder()
+    return app.requests
+
+
+def keys_of(table) -> list[str]:
+    return [table.coordinate_to_cell_key((i, 0)).row_key.value for i in range(table.row_count)]
+
+
+async def select(pilot, table, key: str) -> None:
+    table.move_cursor(row=table.get_row_index(key))
+    await pilot.pause()
+
+
+async def test_tabs_show_the_store(make_app):
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot)
-        workflows = app.main.tables["workflows"]
-        assert workflows.row_count == 6  # removed one hidden
+        main = app.main
+        workflows = main.tables["workflows"]
+        assert keys_of(workflows) == [
+            "ds.[red]markup[/red]\x00manual", "ds.adhoc\x00manual", "ds.broken\x00code",
+            "ds.clicks\x00code", "ds.clicks\x00manual", "ds.ml.features\x00code"]  # removed hidden
         assert cell(workflows, "ds.clicks\x00manual", "status") == "overridden by code"
+        assert cell(workflows, "ds.broken\x00code", "status") == "active ⚠ spec error"
+        assert cell(workflows, "ds.broken\x00code", "error").startswith("line 3: schedule.cron")
+        assert cell(workflows, "ds.adhoc\x00manual", "status") == "paused ⏳pause"  # pending inline
+        assert cell(workflows, "ds.clicks\x00code", "last_run") == "RUNNING 06-02 08:55"
+        assert cell(workflows, "ds.ml.features\x00code", "cluster") == "ml-airflow"
+        # untrusted text is shown literally, never as markup
+        assert cell(workflows, "ds.[red]markup[/red]\x00manual", "owner") == "[bold]eve[/bold]@example.com"
+
+        runs = main.tables["runs"]
+        assert keys_of(runs)[:2] == [CLICKS_RUN, "ds.adhoc/adhoc__20250602T084500"]  # active first
+        assert cell(runs, CLICKS_RUN, "progress") == "██░░░ 1/3"
+        assert cell(runs, CLICKS_RUN, "duration") == "5m00s"
+        assert cell(runs, CLICKS_RUN, "task") == "run_query"
+        assert cell(runs, "ds.adhoc/adhoc__20250602T084500", "trigger") == "manual · alice"
+
+        clusters = main.tables["clusters"]
+        assert cell(clusters, "ml-airflow", "health") == "✗ unreachable"
+        assert cell(clusters, "ml-airflow", "age") == "12 min"
+        assert cell(clusters, "dp-airflow", "age") == "20 s"
+        assert cell(clusters, "ml-airflow", "error") == "Connection failed: [Errno 111] refused [bold]x[/bold]"
+
+        events = main.tables["events"]
+        assert [cell(events, k, "kind") for k in keys_of(events)] == [
+            "source_change", "cluster_health", "spec_error", "spec_sync"]  # newest first
+        banner = main.query_one("#banner")
+        assert banner.display and "ml-airflow unreachable — data is 12 min old" in str(banner.render())
+
+
+async def test_banner_when_the_daemon_heartbeat_is_stale(make_app):
+    from datetime import timedelta
+
+    from tests.tui.conftest import NOW
+
+    app = make_app(clock=lambda: NOW + timedelta(minutes=3))
+    async with app.run_test() as pilot:
+        await loaded(pilot)
+        text = str(app.main.query_one("#banner").render())
+        assert "Daemon not running (last seen 3 min ago) — actions will not be carried out" in text
+
+
+async def test_action_keys_act_on_the_selected_row(make_app):
+    app = make_app()
+    async with app.run_test() as pilot:
+        requests = await started(app, pilot)
+        workflows = app.main.tables["workflows"]
+        await select(pilot, workflows, "ds.clicks\x00code")
+        for key in "ptbsr":
+            await pilot.press(key)
+        assert requests.calls == [
+            ("toggle_pause", "ds.clicks", "code"), ("trigger", "ds.clicks", "code"),
+            ("backfill", "ds.clicks", "code"), ("stop", CLICKS_RUN), ("sync_now",)]
+        requests.calls.clear()
+        await pilot.press("2")
+        runs = app.main.tables["runs"]
+        assert app.main.active_tab == "runs"
+        await select(pilot, runs, CLICKS_RUN)
+        for key in "ptbs":
+            await pilot.press(key)
+        assert requests.calls == [
+            ("toggle_pause", "ds.clicks", None), ("trigger", "ds.clicks", None),
+            ("backfill", "ds.clicks", None), ("stop", CLICKS_RUN)]
+
+
+async def test_stop_on_a_workflow_without_a_running_run_says_so(make_app):
+    app = make_app()
+    async with app.run_test() as pilot:
+        requests = await started(app, pilot)
+        await select(pilot, app.main.tables["workflows"], "ds.broken\x00code")
+        await pilot.press("s")
+        assert requests.calls == []
+        assert any("no running run" in n.message for n in app._notifications)
+
+
+async def test_enter_logs_and_escape(make_app, opened):
+    app = make_app()
+    async with app.run_test() as pilot:
+        await started(app, pilot)
+        await select(pilot, app.main.tables["workflows"], "ds.clicks\x00manual")
+        await pilot.press("enter")
+        assert type(app.screen).__name__ == "WorkflowDetailScreen"
+        assert app.screen.args == ("ds.clicks", "manual")
+        await pilot.press("escape")
+        assert app.screen is app.main
+        await select(pilot, app.main.tables["workflows"], "ds.clicks\x00code")
+        await pilot.press("l")  # the workflow's last run
+        assert type(app.screen).__name__ == "RunDetailScreen" and app.screen.args == (CLICKS_RUN,)
+        await pilot.press("escape", "2", "enter")
+        assert type(app.screen).__name__ == "RunDetailScreen" and app.screen.args == (CLICKS_RUN,)
+
+
+async def test_filter_sort_source_and_failed(make_app):
+    app = make_app()
+    async with app.run_test() as pilot:
+        await started(app, pilot)
+        main = app.main
+        workflows = main.tables["workflows"]
+        await pilot.press("/", *"click")
+        assert keys_of(workflows) == ["ds.clicks\x00code", "ds.clicks\x00manual"]
+        await pilot.press("enter")  # keeps the filter, back to the table
+        assert workflows.has_focus and workflows.filter_text == "click"
+        await pilot.press("escape")  # clears it
+        assert workflows.row_count == 6 and not main.query_one("#filter").display
+        await pilot.press("/", *"@ml")  # team
+        assert keys_of(workflows) == ["ds.ml.features\x00code"]
+        await pilot.press("escape")
+
+        await pilot.press("o")
+        assert workflows.current_sort.label == "status"
+        assert keys_of(workflows)[-1] == "ds.adhoc\x00manual"  # overridden < paused
+        assert "sort: status" in str(main.query_one("#status").render())
+        await pilot.press("o", "o", "o")
+        assert workflows.current_sort.label == "name"
+
+        await pilot.press("c")
+        assert {k.split("\x00")[1] for k in keys_of(workflows)} == {"code"}
+        await pilot.press("m")
+        assert {k.split("\x00")[1] for k in keys_of(workflows)} == {"manual"}
+        await pilot.press("a")
+        assert workflows.row_count == 6
+
+        await pilot.press("f")
+        assert keys_of(workflows) == ["ds.broken\x00code"]
+        await pilot.press("f", "2", "f")
+        runs = main.tables["runs"]
+        assert keys_of(runs) == ["ds.broken/scheduled__2025-06-01T00:00:00+00:00"]
+        await pilot.press("f", "3", "f")
+        assert keys_of(main.tables["clusters"]) == ["ml-airflow"]
+        await pilot.press("4")
+        assert main.active_tab == "events"
+
+
+async def test_cursor_stays_on_its_row_across_filter_and_sort(make_app):
+    app = make_app()
+    async with app.run_test() as pilot:
+        await started(app, pilot)
+        workflows = app.main.tables["workflows"]
+        await select(pilot, workflows, "ds.clicks\x00code")
+        await pilot.press("o")  # by status
+        assert workflows.selected.key == "ds.clicks\x00code"
+        await pilot.press("/", "c", "l")
+        assert workflows.selected.key == "ds.clicks\x00code"
+
+
+async def test_help_lists_the_effective_keys(make_app):
+    app = make_app(ui='[ui.keys]\npause = "x"\n')
+    async with app.run_test(size=(100, 40)) as pilot:
+        await started(app, pilot)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        text = str(app.screen.query_one("Static").render())
+        assert "x  Pause or unpause (confirm)" in text
+        assert "Filter the table as you type" in text
+        await pilot.press("escape")
+        assert app.screen is app.main
+
+
+async def test_keys_are_remappable_from_the_config(make_app):
+    app = make_app(ui='[ui.keys]\npause = "x"\nquit = "ctrl+x"\n')
+    async with app.run_test() as pilot:
+        requests = await started(app, pilot)
+        await select(pilot, app.main.tables["workflows"], "ds.adhoc\x00manual")
+        await pilot.press("p")
+        assert requests.calls == []
+        await pilot.press("x")
+        assert requests.calls == [("toggle_pause", "ds.adhoc", "manual")]
+        await pilot.press("q")
+        assert app.is_running
+        await pilot.press("ctrl+x")
+    assert not app.is_running
+
+
+async def test_command_palette_has_every_action_and_tab(make_app):
+    app = make_app()
+    async with app.run_test() as pilot:
+        requests = await started(app, pilot)
+        await pilot.press("ctrl+p", *"Runs tab")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.main.active_tab == "runs")
+        await pilot.press("ctrl+p", *"Sync now")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: requests.calls == [("sync_now",)])
+        from basecamp_tui.commands import COMMANDS, BasecampCommands
+
+        titles = [title for title, *_ in BasecampCommands(app.main)._commands()]
+        assert titles == [title for title, *_ in COMMANDS]
+
+
+async def test_read_only_binds_no_action(make_app, opened):
+    app = make_app(read_only=True)
+    async with app.run_test(size=(120, 30)) as pilot:
+        requests = await started(app, pilot)
+        await select(pilot, app.main.tables["workflows"], "ds.clicks\x00code")
+        for key in "ptbsr":
+            await pilot.press(key)
+        assert requests.calls == []
+        bound = {b.binding.id for b in app.main.active_bindings.values()}
+        assert not bound & {"pause", "trigger", "stop", "backfill", "sync"}
+        assert {"filter", "sort", "logs", "help", "quit"} <= bound
+        from basecamp_tui.commands import BasecampCommands
+
+        titles = [title for title, *_ in BasecampCommands(app.main)._commands()]
+        assert "Pause / unpause" not in titles and "Workflows tab" in titles
+        await pilot.press("enter")  # looking is allowed
+        assert type(app.screen).__name__ == "WorkflowDetailScreen"
+        await pilot.press("escape", "question_mark")
+        assert "Pause" not in str(app.screen.query_one("Static").render())
+
+
+async def test_read_only_from_the_config(make_app):
+    app = make_app(ui="[ui]\nread_only = true\n")
+    async with app.run_test() as pilot:
+        await started(app, pilot)
+        assert app.read_only and "read-only" in str(app.main.query_one("#status").render())
+
+
+async def test_tracked_action_outcome_is_notified(make_app, tui_store):
+    app = make_app()
+    async with app.run_test() as pilot:
+        await started(app, pilot)
+        action = Action.get(Action.target == "ds.adhoc")
+        app.track_action(action.id)
+        touch(action, state="failed", error="Airflow said no [b]x[/b]")
+        await wait_for(pilot, lambda: any("Airflow said no" in n.message for n in app._notifications))
+        note = next(n for n in app._notifications if "Airflow said no" in n.message)
+        assert note.severity == "error" and note.message == "pause ds.adhoc: Airflow said no [b]x[/b]"
+        workflows = app.main.tables["workflows"]
+        await wait_for(pilot, lambda: cell(workflows, "ds.adhoc\x00manual", "status") == "paused")
+
+
+async def test_q_quits(make_app):
+    app = make_app()
+    async with app.run_test() as pilot:
+        await started(app, pilot)
+        await pilot.press("q")
+    assert not app.is_running
