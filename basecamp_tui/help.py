@@ -42,7 +42,7 @@ class HelpScreen(ModalScreen[None]):
                 rows.append((app.get_key_display(binding), binding.tooltip or binding.description))
         rows += list(NAVIGATION)
         for key, what in rows:
-            text.append(f"{key:>14}  ", style="bold cyan")
+            text.append(f"  {key:<16}", style="bold cyan")
             text.append(f"{what}\n")
         text.append("\nKeys can be remapped in [ui.keys] of the config file.", style="dim")
         return text

@@ -72,6 +72,8 @@ class ActionRequests:
 
     def sync_now(self) -> None:
         """``r``: queue a spec sync and a run sync."""
+        if self._refused():
+            return
         self._start(self._enqueue, "sync_specs", "*", None, None, None, "spec sync")
         self._start(self._enqueue, "sync_runs", "*", None, None, None, "run sync")
 
@@ -144,9 +146,13 @@ class ActionRequests:
 
     # -- plumbing ---------------------------------------------------------------------
 
-    def _start(self, step: Callable[..., None], *args: Any) -> None:
-        if self.app.read_only:
+    def _refused(self) -> bool:
+        if getattr(self.app, "read_only", False):
             self.app.notify(READ_ONLY_MESSAGE, severity="warning", markup=False)
+        return bool(getattr(self.app, "read_only", False))
+
+    def _start(self, step: Callable[..., None], *args: Any) -> None:
+        if self._refused():
             return
         self.app.run_worker(partial(self._guarded, step, *args), thread=True,
                             group="actions", exit_on_error=False,

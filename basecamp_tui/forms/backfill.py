@@ -21,7 +21,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Static
 from basecamp_tui.forms.dialogs import DIALOG_CSS
 from basecamp_tui.forms.params import ParameterFields
 from basecamp_tui.screens.formatting import fire_time
-from daemon.actions.validate import validate_request
+from daemon.actions.validate import MAX_BACKFILL_RUNS, backfill_dates, validate_request
 from daemon.errors import BasecampError
 from daemon.specs import DatasetSpec
 
@@ -135,20 +135,35 @@ class BackfillForm(ModalScreen[BackfillRequest | None]):
         try:
             checked = validate_request("backfill", self.dataset, self.source_type, params)
         except BasecampError as exc:
-            self.post_message(PreviewReady(seq, request, [], str(exc), intent))
+            # still show the dates when only the parameters are wrong
+            self.post_message(PreviewReady(seq, request, self._dates(request), str(exc), intent))
         else:
             self.post_message(PreviewReady(seq, request, checked.logical_dates, None, intent))
+
+    def _dates(self, request: BackfillRequest) -> list[datetime]:
+        try:
+            start, end = date.fromisoformat(request.start), date.fromisoformat(request.end)
+        except ValueError:
+            return []
+        if start > end:
+            return []
+        dates = backfill_dates(self.spec.schedule.cron, self.spec.schedule.timezone, start, end)
+        return dates if len(dates) <= MAX_BACKFILL_RUNS else []
 
     def on_preview_ready(self, message: PreviewReady) -> None:
         if message.seq != self._seq:
             return  # an older request; a newer preview is on its way
         preview = self.query_one("#preview", Static)
+        text = Text()
+        if message.dates:
+            text = preview_text(message.dates, self.spec.schedule.timezone,
+                                full=message.intent == "dry_run" and message.error is None,
+                                parallel=message.request.parallel)
         if message.error is not None:
-            preview.update(Text(message.error, style="red"))
-        else:
-            preview.update(preview_text(message.dates, self.spec.schedule.timezone,
-                                        full=message.intent == "dry_run",
-                                        parallel=message.request.parallel))
+            if text:
+                text.append("\n")
+            text.append(message.error, style="red")
+        preview.update(text)
         problem = message.error
         if problem is None:
             problem = self.query_one("#fields", ParameterFields).problem()

@@ -14,6 +14,7 @@ from typing import Any
 from peewee import fn
 from rich.text import Text
 from textual import on, work
+from textual.worker import get_current_worker
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -156,11 +157,15 @@ class RunDetailScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="run-detail", exit_on_error=False)
     def _load(self, now: datetime) -> None:
-        self.post_message(RunLoaded(load_run(self.run_id, now)))
+        data = load_run(self.run_id, now)
+        if not get_current_worker().is_cancelled:  # a newer load is on its way
+            self.post_message(RunLoaded(data))
 
     @work(thread=True, exclusive=True, group="run-log", exit_on_error=False)
     def _load_log(self, run_pk: int, key: TaskKey, try_number: int) -> None:
-        self.post_message(LogLoaded(key, load_log(run_pk, key, try_number), try_number))
+        entry = load_log(run_pk, key, try_number)
+        if not get_current_worker().is_cancelled:
+            self.post_message(LogLoaded(key, entry, try_number))
 
     def on_store_changed(self, message: StoreChanged) -> None:
         if message.tables & RELOAD_ON:
@@ -310,12 +315,21 @@ class RunDetailScreen(Screen[None]):
             return True if self.data.run.status in ACTIVE else None
         return True
 
+    def _requests(self) -> Any:
+        """The app's ``ActionRequests`` (None in a read-only app: a stand-in that refuses)."""
+        requests = getattr(self.app, "requests", None)
+        if requests is None:
+            from basecamp_tui.requests import ActionRequests
+
+            requests = ActionRequests(self.app)
+        return requests
+
     def action_back(self) -> None:
         self.dismiss()
 
     def action_stop(self) -> None:
         run = self.data.run if self.data else None
-        self.app.requests.stop(run.public_id if run else self.run_id)
+        self._requests().stop(run.public_id if run else self.run_id)
 
     def action_logs(self) -> None:
         key = self.selected_task()
@@ -327,5 +341,5 @@ class RunDetailScreen(Screen[None]):
         try_number = task.try_number if task else 0
         if try_number >= 1:
             self._waiting_for = key
-        self.app.requests.fetch_log(run.public_id, key.task_id, try_number, key.map_index)
+        self._requests().fetch_log(run.public_id, key.task_id, try_number, key.map_index)
         self._reload_log()

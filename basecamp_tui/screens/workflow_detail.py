@@ -19,6 +19,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
+from textual.worker import get_current_worker
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -168,7 +169,9 @@ class WorkflowDetailScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="workflow-detail", exit_on_error=False)
     def _load(self, now: datetime) -> None:
-        self.post_message(WorkflowLoaded(load_workflow(self.dataset_name, self.source_type, now)))
+        data = load_workflow(self.dataset_name, self.source_type, now)
+        if not get_current_worker().is_cancelled:  # a newer load is on its way
+            self.post_message(WorkflowLoaded(data))
 
     def on_workflow_loaded(self, message: WorkflowLoaded) -> None:
         self.data = message.data
@@ -340,17 +343,26 @@ class WorkflowDetailScreen(Screen[None]):
             return False
         return True
 
+    def _requests(self) -> Any:
+        """The app's ``ActionRequests`` (None in a read-only app: a stand-in that refuses)."""
+        requests = getattr(self.app, "requests", None)
+        if requests is None:
+            from basecamp_tui.requests import ActionRequests
+
+            requests = ActionRequests(self.app)
+        return requests
+
     def action_back(self) -> None:
         self.dismiss()
 
     def action_pause(self) -> None:
-        self.app.requests.toggle_pause(self.dataset_name, self.source_type)
+        self._requests().toggle_pause(self.dataset_name, self.source_type)
 
     def action_trigger(self) -> None:
-        self.app.requests.trigger(self.dataset_name, self.source_type)
+        self._requests().trigger(self.dataset_name, self.source_type)
 
     def action_backfill(self) -> None:
-        self.app.requests.backfill(self.dataset_name, self.source_type)
+        self._requests().backfill(self.dataset_name, self.source_type)
 
     @on(DataTable.RowSelected, "#wf-runs")
     def open_run(self, event: DataTable.RowSelected) -> None:

@@ -52,8 +52,13 @@ class LiveTable(DataTable, Generic[R]):
         self._cells: dict[str, tuple[Text, ...]] = {}
 
     def on_mount(self) -> None:
-        for column in self.COLUMNS:
-            self.add_column(column.label, width=column.width, key=column.key)
+        self._ensure_columns()
+
+    def _ensure_columns(self) -> None:
+        # Rows may arrive before on_mount (the first load races the mounting of tabs).
+        if not self.columns:
+            for column in self.COLUMNS:
+                self.add_column(column.label, width=column.width, key=column.key)
 
     # --- what subclasses say -----------------------------------------------------------
 
@@ -102,6 +107,7 @@ class LiveTable(DataTable, Generic[R]):
 
     def rebuild(self) -> None:
         """Re-show the model after a filter or sort change, keeping the cursor's row."""
+        self._ensure_columns()
         keep = self._cursor_key()
         now = self.clock()
         rows = self._ordered(row for row in self.model.values() if self.wanted(row))
@@ -115,6 +121,7 @@ class LiveTable(DataTable, Generic[R]):
 
     def apply(self, rows: Iterable[R], *, rerender: Iterable[str] = ()) -> None:
         """Upsert ``rows`` into the model and the table; re-render keys in ``rerender``."""
+        self._ensure_columns()
         now = self.clock()
         reorder = False
         touched = {self.key_of(row): row for row in rows}

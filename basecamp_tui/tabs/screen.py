@@ -1,5 +1,9 @@
 """The main screen: banner, the four tabs, the filter line, a status line and the footer.
 
+At 80 columns the footer has room for the action keys, logs, filter, failed, help and
+quit; sort and the code/manual/all switches are in the help screen, the palette and the
+status line.
+
 Two classes so that read-only mode binds no action key at all: :class:`MainScreen` has
 the view keys, :class:`ActionsMainScreen` adds pause/trigger/stop/backfill/sync.
 Every binding's ``id`` is its ``[ui.keys]`` name; the app applies remaps with
@@ -42,10 +46,10 @@ def key(binding_id: str) -> str:
 VIEW_BINDINGS = [
     Binding(key("logs"), "logs", "Logs", id="logs", tooltip="Open the run and its task logs"),
     Binding(key("filter"), "filter", "Filter", id="filter", tooltip="Filter the table as you type"),
-    Binding(key("sort"), "sort", "Sort", id="sort", tooltip="Cycle the sort column"),
-    Binding(key("code"), "source('code')", "Code", id="code", tooltip="Code specs only"),
-    Binding(key("manual"), "source('manual')", "Manual", id="manual", tooltip="Manual specs only"),
-    Binding(key("all"), "source('all')", "All", id="all", tooltip="Code and manual specs"),
+    Binding(key("sort"), "sort", "Sort", id="sort", show=False, tooltip="Cycle the sort column"),
+    Binding(key("code"), "source('code')", "Code", id="code", show=False, tooltip="Code specs only"),
+    Binding(key("manual"), "source('manual')", "Manual", id="manual", show=False, tooltip="Manual specs only"),
+    Binding(key("all"), "source('all')", "All", id="all", show=False, tooltip="Code and manual specs"),
     Binding(key("failed"), "failed", "Failed", id="failed", tooltip="Failed only (toggle)"),
     Binding("escape", "back", "Back", show=False),
     *(Binding(str(n), f"show_tab('{tab}')", label, show=False, id=f"tab_{tab}")

@@ -10,7 +10,8 @@ Environment variables (read by the DAG processor, and by the tasks at run time):
                                 manual/**/*.yaml|yml (default: specs/ beside this file)
     BASECAMP_TEAM               build only the specs of this team (unset/empty: all teams)
     BASECAMP_DAG_PREFIX         dag_id is f"{prefix}__{name}" (unset/empty: the bare name)
-    BASECAMP_DEMO_TASK_SECONDS  how long the placeholder run_query sleeps (default 0)
+    BASECAMP_DEMO_TASK_SECONDS  how long the placeholder run_query sleeps (default 0; a
+                                run's ``demo_seconds`` param, when the spec declares it, wins)
     BASECAMP_FAIL_DATASETS      test hook: comma-separated dataset names whose runs fail in
                                 run_query (in prepare for SQL DAGs); a truthy `fail` param or
                                 dag run conf key does the same for one run
@@ -163,6 +164,15 @@ def _truthy(value: Any) -> bool:
     return value is True or str(value).strip().lower() in ("1", "true", "yes", "on")
 
 
+def _demo_seconds(context: Any) -> float:
+    """How long the placeholder sleeps: the run's ``demo_seconds`` param (tests and the
+    demo use it to have a run to stop), else $BASECAMP_DEMO_TASK_SECONDS."""
+    value = (context.get("params") or {}).get("demo_seconds")
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    return float(os.environ.get("BASECAMP_DEMO_TASK_SECONDS") or 0)
+
+
 def _should_fail(name: str, context: dict[str, Any]) -> bool:
     conf = getattr(context.get("dag_run"), "conf", None) or {}
     listed = {n.strip() for n in os.environ.get("BASECAMP_FAIL_DATASETS", "").split(",")}
@@ -235,7 +245,7 @@ def build_dag(source: str, path: Path, spec: dict[str, Any], spec_dir: Path, pre
                 task_log.info("basecamp %s would run:\n%s", name, rendered_query)
                 if _should_fail(name, context):
                     raise RuntimeError(f"basecamp test hook: dataset {name} was told to fail")
-                time.sleep(float(os.environ.get("BASECAMP_DEMO_TASK_SECONDS") or 0))
+                time.sleep(_demo_seconds(context))
 
             run_query = placeholder(query)
 

@@ -16,12 +16,13 @@ from zoneinfo import ZoneInfo
 
 from daemon.actions.context import ExecContext, Outcome, checkpoint
 from daemon.actions.validate import Validated
-from daemon.airflow import AirflowClient, AirflowConflict, DagRunInfo
+from daemon.airflow import AirflowClient, AirflowConflict, AirflowServerError, DagRunInfo
 from daemon.airflow.models import parse_datetime
 from daemon.store.models import Action
 
 FINISHED = ("success", "failed", "upstream_failed", "skipped")
 PARALLEL_MAX_ACTIVE_RUNS = 10
+CREATE_ATTEMPTS = 8
 
 
 def run_backfill(ctx: ExecContext, action: Action, checked: Validated) -> Outcome:
@@ -66,12 +67,7 @@ def _airflow3(ctx: ExecContext, action: Action, client: AirflowClient, dag_id: s
     max_active = PARALLEL_MAX_ACTIVE_RUNS if base["parallel"] else 1
     backfill_id = (action.checkpoint or {}).get("backfill_id")
     if backfill_id is None:
-        try:
-            created = client.create_backfill(dag_id, start, end, checked.conf, max_active)
-        except AirflowConflict:
-            created = _find_running(client, dag_id, start, end)
-            if created is None:
-                raise
+        created = _create(ctx, client, dag_id, start, end, checked, max_active)
         backfill_id = created["id"]
         checkpoint(action, backfill_id=backfill_id)
     total = len(checked.logical_dates)
@@ -84,6 +80,26 @@ def _airflow3(ctx: ExecContext, action: Action, client: AirflowClient, dag_id: s
         if info.get("completed_at"):
             return _summary(action, runs, {**base, "backfill_id": backfill_id}, checked)
         ctx.wait(ctx.poll_seconds)
+
+
+def _create(ctx: ExecContext, client: AirflowClient, dag_id: str, start: datetime,
+            end: datetime, checked: Validated, max_active: int) -> dict[str, Any]:
+    """Create the backfill. A 503 means Airflow rolled the creation back (its answer when
+    its database is busy, e.g. SQLite under load), so it is retried; a 409 means a
+    backfill is running: ours, when a restart lost its id."""
+    for attempt in range(CREATE_ATTEMPTS):
+        try:
+            return client.create_backfill(dag_id, start, end, checked.conf, max_active)
+        except AirflowConflict:
+            running = _find_running(client, dag_id, start, end)
+            if running is None:
+                raise
+            return running
+        except AirflowServerError as exc:
+            if exc.status != 503 or attempt == CREATE_ATTEMPTS - 1:
+                raise
+            ctx.wait(min(2.0 ** attempt, 10.0))
+    raise AssertionError("unreachable")
 
 
 def _find_running(client: AirflowClient, dag_id: str, start: datetime,

@@ -9,18 +9,22 @@ markup-like text so tests and snapshots show it is rendered literally.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from rich.console import Console
 from textual.app import App
 from textual.pilot import Pilot
 from textual.screen import Screen
+from textual.widgets import Static
+from textual.worker import WorkerCancelled, WorkerFailed
 
 from basecamp_tui.requests import ActionRequests
 from daemon.config import Config, parse_config
 from daemon.specs import parse_spec
-from daemon.store.models import Action, Run, TaskInstance, TaskLog, Workflow
+from daemon.store.models import Action, Cluster, Run, TaskInstance, TaskLog, Workflow
 
 NOW = datetime(2024, 5, 2, 8, 30, tzinfo=UTC)
 CLICKS = "iceberg.analytics.daily_clicks"
@@ -91,6 +95,10 @@ def _workflow(text: str, source_type: str, path: str, *, status: str = "active",
 
 def build_store() -> dict[str, Any]:
     """Fill the bound store; returns the rows tests refer to."""
+    for name, team in (("de-prod", "@data-engineering"), ("sales-prod", "@sales"),
+                       ("mkt-prod", "@marketing")):
+        Cluster.create(name=name, team=team, url=f"http://{name}.example:8080",
+                       healthy=True, last_ok_at=NOW)
     code = _workflow(CLICKS_YAML, "code", "code/analytics/daily_clicks.yaml")
     manual = _workflow(CLICKS_YAML.replace("engineer@", "someone@"), "manual",
                        f"manual/{CLICKS}.yaml", status="overridden", overridden_by="code")
@@ -188,8 +196,19 @@ class DetailHarness(App[None]):
         return [message for message, severity, _ in self.notices if severity == "error"]
 
 
+def plain(widget: Static) -> str:
+    """What a ``Static`` shows, as plain text (renders Rich tables and syntax too)."""
+    console = Console(width=200, record=True, file=io.StringIO(), color_system=None)
+    console.print(widget.content)
+    return console.export_text().rstrip("\n")
+
+
 async def settle(pilot: Pilot[Any]) -> None:
     """Wait until workers are done and their messages handled (no sleeps)."""
     for _ in range(3):
-        await pilot.app.workers.wait_for_complete()
+        for worker in list(pilot.app.workers):
+            try:
+                await worker.wait()
+            except (WorkerCancelled, WorkerFailed):
+                pass  # a superseded load, or a failure the test looks at itself
         await pilot.pause()

@@ -1,0 +1,154 @@
+"""Actions carried out by the daemon's executor against a real Airflow: pause, unpause,
+run with parameters, stop, backfill of a 3-day range, register and unregister.
+
+Airflow 3.3 runs under the ``airflow`` marker, Airflow 2.10 under ``airflow2``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from datetime import date, timedelta
+from typing import Callable
+
+import pytest
+
+from daemon.actions import enqueue
+from daemon.actions.context import ExecContext
+from daemon.actions.executor import ActionExecutor
+from daemon.airflow import AirflowClient
+from daemon.clusters import upsert_clusters
+from daemon.config import ClusterConfig, parse_config
+from daemon.run_sync import RunSync
+from daemon.spec_store import LocalSpecStore
+from daemon.spec_sync import SpecSync
+from daemon.store.models import Action, Run, Workflow
+from tests.airflow_server import AirflowServer, wait_for_dag
+from tests.specs import spec_yaml
+
+TEAM = "@data-engineering"
+PARAMS = (
+    "parameters:\n"
+    "  - {name: demo_seconds, type: int, required: false, default: 0}\n"
+    "  - {name: day, type: date, required: false}\n"
+)
+
+
+@pytest.fixture(params=[
+    pytest.param("airflow3", marks=pytest.mark.airflow),
+    pytest.param("airflow2", marks=pytest.mark.airflow2),
+])
+def airflow(request) -> AirflowServer:
+    return request.getfixturevalue(request.param)
+
+
+def wait_until(condition: Callable[[], object], timeout: float, what: str,
+               step: Callable[[], object] = lambda: None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        step()
+        if condition():
+            return
+        time.sleep(1)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+@pytest.fixture
+def world(store, airflow, monkeypatch, request):
+    suffix = request.node.name.split("[")[0].removeprefix("test_")[:16]
+    name = f"act.{suffix}.{airflow.api_version}"
+    (airflow.spec_dir / "code").mkdir(parents=True, exist_ok=True)
+    (airflow.spec_dir / "manual").mkdir(parents=True, exist_ok=True)
+    (airflow.spec_dir / "code" / f"{name}.yaml").write_bytes(spec_yaml(name, team=TEAM, parameters=PARAMS))
+    monkeypatch.setenv("IT_AIRFLOW_PASSWORD", airflow.password)
+    cluster = ClusterConfig(
+        name=f"it-{airflow.api_version}", team=TEAM, url=airflow.url, dag_name_prefix="bc",
+        api_version="auto", auth="jwt" if airflow.api_version == "v2" else "basic",
+        username=airflow.username, password_env="IT_AIRFLOW_PASSWORD", timeout_seconds=10,
+    )
+    upsert_clusters([cluster])
+    specs = LocalSpecStore(airflow.spec_dir)
+    spec_sync = SpecSync(store, specs, max_spec_bytes=1 << 20, max_delete_fraction=1)
+    spec_sync.run()
+    client = AirflowClient(cluster)
+    run_sync = RunSync(store, cluster, client, lookback_hours=1, stale_threshold_hours=1)
+    config = dataclasses.replace(parse_config("", None), clusters=(cluster,))
+    ctx = ExecContext(config=config, clients={cluster.name: client}, spec_store=specs,
+                      sync_specs=spec_sync.run, sync_runs=lambda _c: [run_sync.run()],
+                      poll_seconds=1.0)
+    wait_for_dag(airflow, f"bc__{name}", timeout=180)
+    yield {"name": name, "dag_id": f"bc__{name}", "client": client, "run_sync": run_sync,
+           "executor": ActionExecutor(ctx, "it"), "airflow": airflow}
+    client.close()
+
+
+def carry_out(world, kind: str, target: str, **kwargs) -> Action:
+    action = enqueue(kind, target, **kwargs)
+    executor: ActionExecutor = world["executor"]
+    executor.execute(executor.claim(action.id))
+    done = Action.get_by_id(action.id)
+    assert done.state == "done", done.message
+    return done
+
+
+def test_pause_and_unpause(world):
+    client, name, dag_id = world["client"], world["name"], world["dag_id"]
+    assert carry_out(world, "pause", name).message.startswith(f"Paused {name}")
+    assert client.dag_is_paused(dag_id) is True
+    assert Workflow.get(Workflow.dataset_name == name).status == "paused"
+    assert carry_out(world, "pause", name).message == f"{name} is already paused; nothing to do."
+    carry_out(world, "unpause", name)
+    assert client.dag_is_paused(dag_id) is False
+    assert Workflow.get(Workflow.dataset_name == name).status == "active"
+
+
+def test_run_with_parameters_then_stop_a_running_run(world):
+    client, name, dag_id, sync = world["client"], world["name"], world["dag_id"], world["run_sync"]
+    done = carry_out(world, "run", name, params={"parameters": {"day": "2024-01-02"}})
+    assert done.message == f"Run started: {done.result['run_id']}"
+    dag_run_id = done.result["dag_run_id"]
+    assert client.get_dag_run(dag_id, dag_run_id).conf == {"demo_seconds": 0, "day": "2024-01-02"}
+    wait_until(lambda: Run.get(Run.dag_run_id == dag_run_id).status == "SUCCESS", 180,
+               "the run to succeed", step=sync.run)
+
+    slow = carry_out(world, "run", name, params={"parameters": {"demo_seconds": "120"}})
+    slow_id = slow.result["dag_run_id"]
+    wait_until(lambda: (Run.get(Run.dag_run_id == slow_id).current_task or "") == "run_query", 180,
+               "run_query to be running", step=sync.run)
+    stopped = carry_out(world, "stop", slow.result["run_id"], reason="integration test")
+    assert stopped.result["status"] == "STOPPED", stopped.message
+    assert client.get_dag_run(dag_id, slow_id).state == "failed"
+    sync.run()
+    assert Run.get(Run.dag_run_id == slow_id).status == "STOPPED"
+    again = carry_out(world, "stop", slow.result["run_id"])
+    assert again.message.endswith("already finished (failed); nothing to stop.")
+
+
+def test_backfill_of_a_three_day_range(world):
+    name, client, dag_id = world["name"], world["client"], world["dag_id"]
+    start = date.today() - timedelta(days=5)
+    end = start + timedelta(days=2)
+    request = {"start": start.isoformat(), "end": end.isoformat()}
+    preview = carry_out(world, "backfill", name, params={**request, "dry_run": True})
+    expected = [f"{start + timedelta(days=i)}T09:00:00Z" for i in range(3)]
+    assert preview.result["logical_dates"] == expected
+    done = carry_out(world, "backfill", name, params=request)
+    assert (done.result["total"], done.result["succeeded"]) == (3, 3), done.message
+    assert (done.progress_done, done.progress_total) == (3, 3)
+    for dag_run_id in done.result["dag_run_ids"]:
+        assert client.get_dag_run(dag_id, dag_run_id).state == "success"
+
+
+def test_register_and_unregister(world):
+    airflow, client = world["airflow"], world["client"]
+    name = f"act.reg.{airflow.api_version}"
+    text = spec_yaml(name, team=TEAM).decode()
+    done = carry_out(world, "register", name, params={"spec_yaml": text})
+    assert done.message == f"Registered {name} (manual/{name}.yaml); status active."
+    assert (airflow.spec_dir / "manual" / f"{name}.yaml").read_text() == text
+    wait_for_dag(airflow, f"bc__{name}", timeout=180)
+    gone = carry_out(world, "unregister", name)
+    assert gone.result["paused_dag_id"] == f"bc__{name}"
+    assert client.dag_is_paused(f"bc__{name}") is True
+    assert not (airflow.spec_dir / "manual" / f"{name}.yaml").exists()
+    assert Workflow.get(Workflow.dataset_name == name).status == "removed"
