@@ -7,6 +7,7 @@ remembers the actions this session queued (``track_action``) and notifies their 
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
@@ -93,6 +94,11 @@ class BasecampApp(App):
             for old in sorted(self._finished)[:-200]:
                 del self._finished[old]
         self.main.apply(changes, self.open_actions)
+        if changes.first:
+            # The model is long-lived: keep the collector from rescanning it (GC pauses
+            # of 100+ ms on a 10,000-workflow store otherwise land on filter keystrokes).
+            gc.collect()
+            gc.freeze()
         self.first_load_done = True
         if self.screen is not self.main and changes.tables:
             self.screen.post_message(StoreChanged(changes.tables))

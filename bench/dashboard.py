@@ -69,7 +69,8 @@ async def measure(db_path: Path, changes: int) -> dict[str, float]:
 
         await pilot.press("2")
         runs = app.main.tables["runs"]
-        running = [key for key, row in runs.model.items() if row.active][:changes]
+        shown = [runs.coordinate_to_cell_key((i, 0)).row_key.value for i in range(runs.row_count)]
+        running = [key for key in shown if runs.model[key].active][:changes]
         delays = []
         for i, key in enumerate(running):
             dag_run_id = key.split("/", 1)[1]

@@ -210,7 +210,7 @@ class WorkflowDetailScreen(Screen[None]):
         if force == self.source_type:
             text.append("  in force", style="green")
         elif force is not None:
-            text.append(f"  not in force: {force} spec wins", style="magenta")
+            text.append(f"  {force} spec in force", style="magenta")
         if self.app_read_only:
             text.append("  read-only", style="dim")
         for action in data.pending:

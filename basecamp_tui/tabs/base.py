@@ -4,6 +4,10 @@ Each tab subclasses :class:`LiveTable` with its columns, how a row renders, whic
 it shows and how they sort. Live changes go through :meth:`LiveTable.apply` (update the
 cells that differ, add or remove single rows); only a user's filter/sort change rebuilds
 the table, and both keep the cursor on the same row key.
+
+A table shows at most ``MAX_ROWS`` rows (the first ones in sort order); the status line
+says how many match, and ``/`` narrows them down. A Textual DataTable holding 10,000
+rows costs seconds per rebuild and hundreds of MB, a filter keystroke must cost < 100 ms.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ class LiveTable(DataTable, Generic[R]):
 
     COLUMNS: ClassVar[tuple[Column, ...]] = ()
     SORTS: ClassVar[tuple[Sort, ...]] = ()
+    MAX_ROWS: ClassVar[int] = 300
     TICKS: ClassVar[bool] = False
     """Whether cells depend on the clock (durations, ages) and are re-rendered each tick."""
 
@@ -50,9 +55,17 @@ class LiveTable(DataTable, Generic[R]):
         self.failed_only = False
         self.sort_index = 0
         self._cells: dict[str, tuple[Text, ...]] = {}
+        self._haystacks: dict[str, tuple[R, str]] = {}
+        self.matching: set[str] = set()
+        """Keys of the model rows that pass the filters (shown or beyond MAX_ROWS)."""
 
     def on_mount(self) -> None:
         self._ensure_columns()
+
+    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
+        # Every column has a fixed width and every row is one line, so measuring each new
+        # cell (DataTable's default, ~10 µs a cell) buys nothing and costs ~100 ms a rebuild.
+        super()._update_dimensions(())
 
     def _ensure_columns(self) -> None:
         # Rows may arrive before on_mount (the first load races the mounting of tabs).
@@ -97,7 +110,13 @@ class LiveTable(DataTable, Generic[R]):
         if not self.shown(row):
             return False
         needle = self.filter_text.casefold()
-        return not needle or needle in self.haystack(row).casefold()
+        if not needle:
+            return True
+        key = self.key_of(row)
+        cached = self._haystacks.get(key)
+        if cached is None or cached[0] is not row:
+            cached = self._haystacks[key] = (row, self.haystack(row).casefold())
+        return needle in cached[1]
 
     def _ordered(self, rows: Iterable[R]) -> list[R]:
         sort = self.current_sort
@@ -111,9 +130,10 @@ class LiveTable(DataTable, Generic[R]):
         keep = self._cursor_key()
         now = self.clock()
         rows = self._ordered(row for row in self.model.values() if self.wanted(row))
+        self.matching = {self.key_of(row) for row in rows}
         self.clear()
         self._cells = {}
-        for row in rows:
+        for row in rows[: self.MAX_ROWS]:
             key = self.key_of(row)
             self._cells[key] = cells = self.cells(row, now)
             self.add_row(*cells, key=key)
@@ -138,14 +158,20 @@ class LiveTable(DataTable, Generic[R]):
     def drop(self, keys: Iterable[str]) -> None:
         for key in keys:
             self.model.pop(key, None)
+            self.matching.discard(key)
             if key in self._cells:
                 del self._cells[key]
                 self.remove_row(key)
 
     def tick(self) -> None:
-        """Re-render the rows whose cells depend on the clock (only changed cells repaint)."""
+        """Re-render the visible rows whose cells depend on the clock (durations, ages);
+        rows scrolled out of view catch up at the next tick after they scroll in."""
+        if not self.row_count:
+            return
         now = self.clock()
-        for key in list(self._cells):
+        top = int(self.scroll_y)
+        for index in range(top, min(self.row_count, top + self.size.height + 1)):
+            key = self.coordinate_to_cell_key((index, 0)).row_key.value or ""
             row = self.model[key]
             if self.ticking(row):
                 self._show(key, row, now, row)
@@ -155,15 +181,19 @@ class LiveTable(DataTable, Generic[R]):
         want = self.wanted(row)
         present = key in self._cells
         if not want:
+            self.matching.discard(key)
             if present:
                 del self._cells[key]
                 self.remove_row(key)
             return False
-        cells = self.cells(row, now)
+        self.matching.add(key)
         if not present:
-            self._cells[key] = cells
-            self.add_row(*cells, key=key)
+            if len(self._cells) >= self.MAX_ROWS and not self._displaces_last(row):
+                return False
+            self._cells[key] = self.cells(row, now)
+            self.add_row(*self._cells[key], key=key)
             return True
+        cells = self.cells(row, now)
         before = self._cells[key]
         if cells != before:
             self._cells[key] = cells
@@ -171,6 +201,17 @@ class LiveTable(DataTable, Generic[R]):
                 if new != was:
                     self.update_cell(key, column.key, new)
         return old is not None and self.current_sort.key(old) != self.current_sort.key(row)
+
+    def _displaces_last(self, row: R) -> bool:
+        """A full table takes a new row that sorts before its last row, dropping that one."""
+        last_key = self.coordinate_to_cell_key((self.row_count - 1, 0)).row_key.value or ""
+        sort = self.current_sort
+        before = (sort.key(row) > sort.key(self.model[last_key])) if sort.reverse else (
+            sort.key(row) < sort.key(self.model[last_key]))
+        if before:
+            del self._cells[last_key]
+            self.remove_row(last_key)
+        return before
 
     def _reorder(self) -> None:
         """Sort the rows by the model (DataTable.sort only sees cell values, not keys)."""
@@ -211,12 +252,16 @@ def short_time(value: datetime | None) -> Text:
     return Text(value.strftime("%m-%d %H:%M"))
 
 
-def duration(seconds: float | None) -> Text:
+def duration(seconds: float | None, coarse: bool = False) -> Text:
+    """``42s`` / ``3m05s`` / ``1h02m``; ``coarse`` (a running run) drops the seconds past
+    a minute, so the cell changes once a minute instead of once a second."""
     if seconds is None:
         return Text("—", style="dim")
     seconds = max(0, int(seconds))
     if seconds < 60:
         return Text(f"{seconds}s")
+    if coarse and seconds < 3600:
+        return Text(f"{seconds // 60}m")
     if seconds < 3600:
         return Text(f"{seconds // 60}m{seconds % 60:02d}s")
     return Text(f"{seconds // 3600}h{seconds % 3600 // 60:02d}m")

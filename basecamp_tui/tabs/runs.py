@@ -77,6 +77,6 @@ class RunsTable(LiveTable[RunRow]):
         trigger = " · ".join(filter(None, (row.run_type, row.triggered_by)))
         return (
             status, progress_bar(row), Text(row.dataset_name), dim(row.current_task),
-            duration(took), short_time(row.started_at), dim(trigger), Text(row.cluster),
+            duration(took, coarse=row.active), short_time(row.started_at), dim(trigger), Text(row.cluster),
             Text(row.run_id.split("/", 1)[1] if "/" in row.run_id else row.run_id),
         )

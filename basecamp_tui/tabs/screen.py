@@ -191,7 +191,10 @@ class MainScreen(Screen):
 
     def show_status(self) -> None:
         table = self.table
-        parts = [f"{table.row_count:,} of {len(table.model):,}", f"sort: {table.current_sort.label}"]
+        shown = f"{table.row_count:,} of {len(table.model):,}"
+        if len(table.matching) > table.row_count:
+            shown = f"first {table.row_count:,} of {len(table.matching):,} matching (/ to narrow)"
+        parts = [shown, f"sort: {table.current_sort.label}"]
         if self.active_tab == "workflows":
             parts.append(f"source: {self.workflows.source}")
         if table.failed_only:

@@ -27,7 +27,7 @@ class WorkflowsTable(LiveTable[WorkflowRow]):
         Column("status", "Status", 22), Column("last_run", "Last run", 20),
         Column("next_run", "Next run", 11), Column("cron", "Cron", 12),
         Column("timezone", "Timezone", 14), Column("cluster", "Cluster", 14),
-        Column("team", "Team", 16), Column("owner", "Owner", 22), Column("error", "Error", 60),
+        Column("error", "Error", 60),
     )
     SORTS = (
         Sort("name", lambda r: (r.dataset_name, r.source_type)),
@@ -58,6 +58,7 @@ class WorkflowsTable(LiveTable[WorkflowRow]):
         return True
 
     def haystack(self, row: WorkflowRow) -> str:
+        # team and owner are matched though not shown (the detail screen has them)
         return " ".join(filter(None, (row.dataset_name, row.source_type, row.status, row.team,
                                       row.owner, row.cron, self.clusters.get(row.team or ""))))
 
@@ -78,5 +79,5 @@ class WorkflowsTable(LiveTable[WorkflowRow]):
         return (
             Text(row.dataset_name), Text(row.source_type), status, last_cell,
             short_time(row.next_run), dim(row.cron), dim(row.timezone),
-            dim(self.clusters.get(row.team or "")), dim(row.team), dim(row.owner), error,
+            dim(self.clusters.get(row.team or "")), error,
         )

@@ -167,9 +167,10 @@ def _truthy(value: Any) -> bool:
 def _demo_seconds(context: Any) -> float:
     """How long the placeholder sleeps: the run's ``demo_seconds`` param (tests and the
     demo use it to have a run to stop), else $BASECAMP_DEMO_TASK_SECONDS."""
-    value = (context.get("params") or {}).get("demo_seconds")
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-        return float(value)
+    conf = getattr(context.get("dag_run"), "conf", None) or {}
+    for value in (conf.get("demo_seconds"), (context.get("params") or {}).get("demo_seconds")):
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+            return float(value)
     return float(os.environ.get("BASECAMP_DEMO_TASK_SECONDS") or 0)
 
 

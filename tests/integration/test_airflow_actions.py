@@ -22,7 +22,7 @@ from daemon.config import ClusterConfig, parse_config
 from daemon.run_sync import RunSync
 from daemon.spec_store import LocalSpecStore
 from daemon.spec_sync import SpecSync
-from daemon.store.models import Action, Run, Workflow
+from daemon.store.models import Action, Run, TaskInstance, Workflow
 from tests.airflow_server import AirflowServer, wait_for_dag
 from tests.specs import spec_yaml
 
@@ -43,14 +43,15 @@ def airflow(request) -> AirflowServer:
 
 
 def wait_until(condition: Callable[[], object], timeout: float, what: str,
-               step: Callable[[], object] = lambda: None) -> None:
+               step: Callable[[], object] = lambda: None,
+               show: Callable[[], object] = lambda: None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         step()
         if condition():
             return
         time.sleep(1)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}: {show()!r}")
 
 
 @pytest.fixture
@@ -113,8 +114,12 @@ def test_run_with_parameters_then_stop_a_running_run(world):
 
     slow = carry_out(world, "run", name, params={"parameters": {"demo_seconds": "120"}})
     slow_id = slow.result["dag_run_id"]
-    wait_until(lambda: (Run.get(Run.dag_run_id == slow_id).current_task or "") == "run_query", 180,
-               "run_query to be running", step=sync.run)
+    wait_until(lambda: TaskInstance.get_or_none(
+        (TaskInstance.run_id == Run.get(Run.dag_run_id == slow_id).id)
+        & (TaskInstance.task_id == "run_query") & (TaskInstance.state == "running")), 180,
+        "run_query to be running", step=sync.run,
+        show=lambda: [(t.task_id, t.state) for t in TaskInstance.select().where(
+            TaskInstance.run_id == Run.get(Run.dag_run_id == slow_id).id)])
     stopped = carry_out(world, "stop", slow.result["run_id"], reason="integration test")
     assert stopped.result["status"] == "STOPPED", stopped.message
     assert client.get_dag_run(dag_id, slow_id).state == "failed"
