@@ -12,6 +12,7 @@ import sys
 
 import click
 
+from basecamp_cli.config_check import config_group
 from basecamp_cli.inspect import clusters_command, events_command, specs_command
 from basecamp_cli.options import global_options, globals_of
 from basecamp_cli.workflow import workflow
@@ -90,6 +91,7 @@ def db_upgrade(ctx: click.Context) -> None:
 
 
 cli.add_command(workflow)
+cli.add_command(config_group)
 cli.add_command(specs_command)
 cli.add_command(events_command)
 cli.add_command(clusters_command)

@@ -84,7 +84,7 @@ class MainScreen(Screen):
                     yield self.tables[tab]
         yield Input(id="filter", placeholder="filter: name, team, owner, status…")
         yield Static(Text("Loading the store…"), id="status", markup=False)
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)  # ctrl+p: in help
 
     def on_mount(self) -> None:
         self.query_one("#filter", Input).display = False

@@ -250,3 +250,32 @@ def test_clusters_and_a_team_without_cluster(project, capsys):
     capsys.readouterr()
     assert main(["workflow", "list"]) == 0
     assert capsys.readouterr().out.count("! No cluster serves team @data-engineering") == 1
+
+
+def test_config_check_reaches_everything_and_names_what_failed(project, capsys):
+    checks = {r["check"]: r for r in run_json(capsys, "config", "check", "--format", "json")}
+    assert checks["store"]["ok"] and "schema version" in checks["store"]["detail"]
+    assert checks["spec store"]["detail"] == "3 spec files listed"
+    add_unreachable_cluster(project)
+    capsys.readouterr()
+    assert main(["config", "check"]) == 1
+    out, err = capsys.readouterr()
+    assert "cluster dp-airflow  FAILED" in out and "127.0.0.1:9" in out
+    assert "1 check(s) failed: cluster dp-airflow" in err
+    (project / "basecamp.toml").write_text("[sync]\nbogus = 1\n")
+    assert "basecamp.toml:2: [sync] unknown key 'bogus'" in fails(capsys, 1, "config", "check")
+
+
+def test_daemon_logs_json_lines(project, capsys):
+    import logging
+
+    from basecamp_cli.main import configure_logging
+
+    configure_logging(0, "json")
+    try:
+        logging.getLogger("daemon.test").warning("hello %s", "[red]x")
+        line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+        assert (line["level"], line["logger"], line["message"]) == ("warning", "daemon.test", "hello [red]x")
+        assert line["ts"].endswith("Z")
+    finally:
+        configure_logging(0, "text")
