@@ -15,6 +15,7 @@ import click
 from basecamp_cli.config_check import config_group
 from basecamp_cli.inspect import clusters_command, events_command, specs_command
 from basecamp_cli.options import global_options, globals_of
+from basecamp_cli.ui import ui_command
 from basecamp_cli.workflow import workflow
 from daemon.config import Config, load_config
 from daemon.errors import BasecampError
@@ -27,12 +28,16 @@ def load(ctx: click.Context) -> Config:
     return load_config(globals_of(ctx).config)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True)
 @global_options
 @click.pass_context
 def cli(ctx: click.Context) -> None:
-    """basecamp: a terminal control room for dataset workflows on Apache Airflow."""
+    """basecamp: a terminal control room for dataset workflows on Apache Airflow.
+
+    Without a command it opens the dashboard (basecamp ui)."""
     globals_of(ctx)
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(ui_command, read_only=False)
 
 
 @cli.command("daemon")
@@ -92,6 +97,7 @@ def db_upgrade(ctx: click.Context) -> None:
 
 cli.add_command(workflow)
 cli.add_command(config_group)
+cli.add_command(ui_command)
 cli.add_command(specs_command)
 cli.add_command(events_command)
 cli.add_command(clusters_command)

@@ -11,6 +11,8 @@ import logging
 from datetime import timedelta
 from typing import Any, Callable
 
+from peewee import IntegrityError
+
 from daemon.actions.backfill import run_backfill
 from daemon.actions.context import ExecContext, Outcome, checkpoint
 from daemon.actions.validate import Validated
@@ -109,8 +111,15 @@ def record_run(ctx: ExecContext, cluster: str, dataset: str, info: DagRunInfo) -
     little in the past: it bounds the next task query, and earlier only costs rows."""
     now = ctx.clock()
     seen = min(now, info.queued_at or now) - timedelta(minutes=2)
-    write_runs(cluster, [info], {}, [], {dataset}, lambda _dag, _known: dataset, now,
-               seen_at=seen)
+    for attempt in range(2):
+        try:
+            with Run._meta.database.atomic():
+                write_runs(cluster, [info], {}, [], {dataset}, lambda _dag, _known: dataset,
+                           now, seen_at=seen)
+            return
+        except IntegrityError:  # the run sync inserted it meanwhile: now it is an update
+            if attempt:
+                raise
 
 
 def stop(ctx: ExecContext, action: Action, checked: Validated) -> Outcome:

@@ -21,6 +21,18 @@ SQLITE_PRAGMAS = {
 }
 
 
+class StoreSqliteDatabase(SqliteDatabase):
+    """Transactions take the write lock when they begin (``BEGIN IMMEDIATE``).
+
+    A deferred transaction that reads and then writes fails at once with "database is
+    locked" when another connection wrote in between (its snapshot is stale, so the busy
+    timeout cannot help); an immediate one waits for the lock instead. Every transaction
+    in basecamp exists to write."""
+
+    def begin(self, lock_type: str | None = None) -> None:
+        super().begin(lock_type or "IMMEDIATE")
+
+
 def connect(url: str) -> Database:
     """A database for ``url`` (``sqlite:///relative``, ``sqlite:////abs``, ``postgresql://``)."""
     parsed = urlparse(url)
@@ -30,7 +42,7 @@ def connect(url: str) -> Database:
             raise ConfigError(f"[database] url {url!r}: expected sqlite:///path/to/basecamp.db")
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=15)
+        return StoreSqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=15)
     if parsed.scheme in ("postgres", "postgresql"):
         try:
             import psycopg2  # noqa: F401  (peewee needs it; say how to get it if missing)

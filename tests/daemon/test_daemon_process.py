@@ -199,7 +199,12 @@ def test_kill_9_between_claim_and_completion_makes_one_run(project, sim, capsys)
     daemon = start_daemon(project)
     sim.hold_trigger_answers = threading.Event()
     try:
-        wait_until(lambda: Workflow.select().where(Workflow.dataset_name == "ds.b").exists())
+        try:
+            wait_until(lambda: Workflow.select().where(Workflow.dataset_name == "ds.b").exists()
+                       or daemon.poll() is not None, what="the first spec sync")
+        except AssertionError:
+            raise AssertionError(stop(daemon)) from None
+        assert daemon.poll() is None, stop(daemon)
         assert main(["workflow", "run", "ds.b", "--no-wait"]) == 0
         # Airflow created the run, the daemon is waiting for the answer: kill it there.
         wait_until(lambda: [k for k in sim.runs if k[0] == "bc__ds.b"], what="the trigger")
