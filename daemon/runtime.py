@@ -2,7 +2,7 @@
 
 The main loop never does IO that can block: it asks the ``schedule`` scheduler which
 periodic jobs are due and hands them to thread pools (one spec-sync thread, one thread
-per cluster, one housekeeping thread), and it hands pending actions to the action pool.
+per cluster, one for the heartbeat, one for notifications), and it hands pending actions to the action pool.
 So a 40-second cold spec sync never delays a pause, and a dead cluster never delays
 another. Signal handlers only set flags; the loop reacts within its tick.
 """
@@ -14,6 +14,7 @@ import signal
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -84,7 +85,8 @@ class Daemon:
         self.reload_requested = threading.Event()
         self.spec_lock = threading.Lock()
         self.spec_pool = ThreadPoolExecutor(1, thread_name_prefix="specs")
-        self.house_pool = ThreadPoolExecutor(1, thread_name_prefix="house")
+        self.heartbeat_pool = ThreadPoolExecutor(1, thread_name_prefix="heartbeat")
+        self.notify_pool = ThreadPoolExecutor(1, thread_name_prefix="notify")
         self.action_pool = ThreadPoolExecutor(config.daemon.action_workers, thread_name_prefix="action")
         self.in_flight: dict[int, tuple[Future[None], str]] = {}
         self.jobs: dict[str, Future[Any]] = {}
@@ -116,9 +118,9 @@ class Daemon:
             self.scheduler.every(sync.health_interval_seconds).seconds.do(
                 self._submit, f"health:{name}", worker.pool, self._check_one, worker)
         self.scheduler.every(config.daemon.heartbeat_seconds).seconds.do(
-            self._submit, "heartbeat", self.house_pool, self.heartbeat)
+            self._submit, "heartbeat", self.heartbeat_pool, self.heartbeat)
         self.scheduler.every(NOTIFY_INTERVAL_SECONDS).seconds.do(
-            self._submit, "notify", self.house_pool, self.notifier.run_once)
+            self._submit, "notify", self.notify_pool, self.notifier.run_once)
 
     def _worker(self, cluster: ClusterConfig) -> ClusterWorker:
         client = AirflowClient(cluster)
@@ -299,26 +301,27 @@ class Daemon:
         signal.signal(signal.SIGHUP, lambda *_: self.reload_requested.set())
 
     def _drain(self, grace: float) -> None:
-        """Let in-flight actions finish; long ones hand themselves back to the queue."""
+        """Let in-flight actions finish; long ones hand themselves back to the queue. One
+        still running after ``grace`` stays claimed and is recovered by the next start."""
         deadline = time.monotonic() + grace
         self.ctx.stop.set()
-        for future, _ in list(self.in_flight.values()):
-            future.result(timeout=max(0.0, deadline - time.monotonic())) if not future.done() else None
+        for action_id, (future, _) in list(self.in_flight.items()):
+            try:
+                future.result(timeout=max(0.0, deadline - time.monotonic()))
+            except FuturesTimeout:
+                log.warning("action %s did not finish in %.0f s; it will be retried", action_id, grace)
         self.in_flight.clear()
 
     def shutdown(self) -> None:
         self.systemd.stopping(status="finishing in-flight actions")
-        try:
-            self._drain(STOP_GRACE_SECONDS)
-        except Exception as exc:  # a TimeoutError: the action stays claimed and is recovered
-            log.warning("an action did not finish in time (%s); the next daemon retries it", exc)
+        self._drain(STOP_GRACE_SECONDS)
         self.lease.release()
         self.close(wait=False)
         log.info("daemon stopped")
 
     def close(self, *, wait: bool = True) -> None:
         self.scheduler.clear()
-        for pool in (self.spec_pool, self.house_pool, self.action_pool):
+        for pool in (self.spec_pool, self.heartbeat_pool, self.notify_pool, self.action_pool):
             pool.shutdown(wait=wait, cancel_futures=True)
         for worker in self.workers.values():
             worker.pool.shutdown(wait=wait, cancel_futures=True)

@@ -16,7 +16,8 @@ from peewee import IntegrityError
 from daemon.actions.backfill import run_backfill
 from daemon.actions.context import ExecContext, Outcome, checkpoint
 from daemon.actions.validate import Validated
-from daemon.airflow import AirflowConflict, AirflowError, AirflowNotFound, DagRunInfo
+from daemon.airflow import AirflowClient, AirflowConflict, AirflowError, AirflowNotFound, DagRunInfo
+from daemon.errors import UserError
 from daemon.run_sync.status import ACTIVE
 from daemon.run_sync.write import write_runs
 from daemon.spec_sync.resolve import workflow_status
@@ -125,9 +126,7 @@ def record_run(ctx: ExecContext, cluster: str, dataset: str, info: DagRunInfo) -
 def stop(ctx: ExecContext, action: Action, checked: Validated) -> Outcome:
     run_row = checked.run
     assert run_row is not None
-    client = ctx.clients[run_row.cluster] if run_row.cluster in ctx.clients else None
-    if client is None:
-        raise ctx.cluster_for(None) and RuntimeError("unreachable")  # pragma: no cover
+    client = _client_of(ctx, run_row)
     info = client.get_dag_run(run_row.dag_id, run_row.dag_run_id)
     if info.state not in ("queued", "running", "restarting", "up_for_retry"):
         record_run(ctx, run_row.cluster, run_row.dataset_name, info)
@@ -139,6 +138,14 @@ def stop(ctx: ExecContext, action: Action, checked: Validated) -> Outcome:
     status = Run.get_by_id(run_row.id).status
     return Outcome(f"Stopped {run_row.public_id} (status {status}).",
                    {"run_id": run_row.public_id, "changed": True, "status": status})
+
+
+def _client_of(ctx: ExecContext, run_row: Run) -> AirflowClient:
+    client = ctx.clients.get(run_row.cluster)
+    if client is None:
+        raise UserError(f"Run {run_row.public_id} is on cluster {run_row.cluster}, which is no "
+                        "longer in the config.")
+    return client
 
 
 def fetch_log(ctx: ExecContext, action: Action, checked: Validated) -> Outcome:
@@ -153,9 +160,7 @@ def fetch_log(ctx: ExecContext, action: Action, checked: Validated) -> Outcome:
                                         & (TaskInstance.task_id == task_id)
                                         & (TaskInstance.map_index == map_index))
         try_number = max(1, task.try_number if task else 1)
-    client = ctx.clients.get(run_row.cluster)
-    if client is None:
-        raise AirflowNotFound(run_row.cluster, f"cluster {run_row.cluster} is no longer configured")
+    client = _client_of(ctx, run_row)
     limit = ctx.config.daemon.log_tail_bytes
     text = client.task_log(run_row.dag_id, run_row.dag_run_id, task_id, int(try_number),
                            map_index=map_index, max_bytes=limit)

@@ -83,16 +83,6 @@ def pending_actions(limit: int = 200) -> list[Action]:
     return list(Action.select().where(Action.state.in_(OPEN)).order_by(Action.id).limit(limit))
 
 
-def actions_since(after_id: int = 0, changed_since: Any = None, limit: int = 500) -> list[Action]:
-    """Actions newer than ``after_id`` or changed since ``changed_since`` (dashboard refresh)."""
-    query = Action.select()
-    if changed_since is not None:
-        query = query.where((Action.id > after_id) | (Action.updated_at >= changed_since))
-    else:
-        query = query.where(Action.id > after_id)
-    return list(query.order_by(Action.id).limit(limit))
-
-
 def touch(action: Action, **values: Any) -> None:
     """Update an action row and its ``updated_at`` (the dashboard follows that column)."""
     values["updated_at"] = utcnow()
