@@ -213,6 +213,8 @@ def test_kill_9_between_claim_and_completion_makes_one_run(project, sim, capsys)
         daemon.wait(timeout=10)
     finally:
         sim.hold_trigger_answers.set()
+        if daemon.poll() is None:  # a failed wait above: never leave a daemon behind
+            daemon.kill()
     sim.hold_trigger_answers = None
     restarted = start_daemon(project)
     try:
