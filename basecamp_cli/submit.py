@@ -12,7 +12,7 @@ import click
 
 from basecamp_cli.options import globals_of
 from basecamp_cli.output import print_json
-from daemon.actions import enqueue, outcome_json, validate_request, wait_for
+from daemon.actions import enqueue_checked, outcome_json, validate_request, wait_for
 from daemon.config import Config
 from daemon.errors import BasecampError, DaemonUnavailable
 from daemon.lease import require_daemon
@@ -32,10 +32,10 @@ def submit(ctx: click.Context, config: Config, kind: str, target: str, *,
     """Validate, queue, and (unless --no-wait) wait for the outcome and print it."""
     options = globals_of(ctx)
     # The store's verdict first: a rejected request is reported even with the daemon down.
-    validate_request(kind, target, source_type, params, max_spec_bytes=config.storage.max_spec_bytes)
+    checked = validate_request(kind, target, source_type, params,
+                               max_spec_bytes=config.storage.max_spec_bytes)
     require_daemon(config.daemon.stale_after_seconds)
-    action = enqueue(kind, target, source_type=source_type, params=params, reason=reason,
-                     max_spec_bytes=config.storage.max_spec_bytes)
+    action = enqueue_checked(checked, source_type=source_type, reason=reason)
     if options.no_wait:
         _print(options.format, action, f"Queued action {action.id}: {kind} {action.target}")
         return action

@@ -18,10 +18,7 @@ from daemon.actions.context import ExecContext, Outcome, checkpoint
 from daemon.actions.validate import Validated
 from daemon.airflow import AirflowClient, AirflowConflict, AirflowError, AirflowNotFound, DagRunInfo
 from daemon.errors import UserError
-from daemon.run_sync.status import ACTIVE
-from daemon.run_sync.write import write_runs
-from daemon.spec_sync.resolve import workflow_status
-from daemon.specs import next_run
+from daemon.run_sync.write import write_dataset_paused, write_runs
 from daemon.store.models import Action, Run, TaskInstance, TaskLog, Workflow
 
 log = logging.getLogger(__name__)
@@ -43,27 +40,13 @@ def _set_paused(ctx: ExecContext, checked: Validated, *, paused: bool) -> Outcom
     cluster, client, dag_id = ctx.dag_of(row.team, row.dataset_name)
     word = "paused" if paused else "unpaused"
     if client.dag_is_paused(dag_id) == paused:
-        mark_paused(row.dataset_name, paused, ctx)
+        write_dataset_paused(row.dataset_name, paused, ctx.clock())
         return Outcome(f"{row.dataset_name} is already {word}; nothing to do.",
                        {"dag_id": dag_id, "cluster": cluster.name, "changed": False})
     client.set_dag_paused(dag_id, paused)
-    mark_paused(row.dataset_name, paused, ctx)
+    write_dataset_paused(row.dataset_name, paused, ctx.clock())
     return Outcome(f"{word.capitalize()} {row.dataset_name} ({dag_id} on {cluster.name}).",
                    {"dag_id": dag_id, "cluster": cluster.name, "changed": True})
-
-
-def mark_paused(dataset: str, paused: bool, ctx: ExecContext) -> None:
-    """Show the confirmed pause state at once, without waiting for the next run sync."""
-    now = ctx.clock()
-    rows = Workflow.select().where((Workflow.dataset_name == dataset)
-                                   & (Workflow.status != "removed") & Workflow.spec.is_null(False))
-    for row in rows:
-        status = workflow_status(source_type=row.source_type, has_spec=True,
-                                 enabled=bool(row.enabled), is_paused=paused, removed=False,
-                                 overridden=row.status == "overridden")
-        upcoming = next_run(row.cron, row.timezone or "UTC", now) if status == "active" and row.cron else None
-        Workflow.update(is_paused=paused, status=status, next_run=upcoming, updated_at=now).where(
-            Workflow.id == row.id).execute()
 
 
 def run(ctx: ExecContext, action: Action, checked: Validated) -> Outcome:

@@ -10,13 +10,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from daemon.actions.validate import validate_request
+from daemon.actions.validate import Validated, validate_request
 from daemon.errors import NotFoundError
 from daemon.specs.parse import MAX_SPEC_BYTES
 from daemon.store.models import Action, utcnow
 
-KINDS = ("pause", "unpause", "run", "stop", "backfill", "register", "unregister",
-         "fetch_log", "sync_specs", "sync_runs")
 FINISHED = ("done", "failed", "rejected")
 OPEN = ("pending", "running")
 
@@ -34,9 +32,16 @@ def enqueue(kind: str, target: str, *, source_type: str | None = None,
             requested_by: str | None = None, max_spec_bytes: int = MAX_SPEC_BYTES) -> Action:
     """Validate against the store (raising the SPEC §2 rejection) and queue the action."""
     checked = validate_request(kind, target, source_type, params, max_spec_bytes=max_spec_bytes)
+    return enqueue_checked(checked, source_type=source_type, reason=reason,
+                           requested_by=requested_by)
+
+
+def enqueue_checked(checked: Validated, *, source_type: str | None = None,
+                    reason: str | None = None, requested_by: str | None = None) -> Action:
+    """Queue a request ``validate_request`` has just accepted."""
     return Action.create(
-        kind=kind, target=checked.target, source_type=source_type, params=checked.params,
-        reason=reason or None, requested_by=requested_by or requester(),
+        kind=checked.kind, target=checked.target, source_type=source_type,
+        params=checked.params, reason=reason or None, requested_by=requested_by or requester(),
     )
 
 
@@ -76,11 +81,6 @@ def outcome_json(action: Action) -> dict[str, Any]:
         "message": action.message or action.error,
         "result": action.result,
     }
-
-
-def pending_actions(limit: int = 200) -> list[Action]:
-    """Actions not finished yet, oldest first (shown inline by the dashboard)."""
-    return list(Action.select().where(Action.state.in_(OPEN)).order_by(Action.id).limit(limit))
 
 
 def touch(action: Action, **values: Any) -> None:

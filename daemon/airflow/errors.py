@@ -11,7 +11,6 @@ Transient kinds (rate limited, server error, connection, timeout, circuit open) 
 
 from __future__ import annotations
 
-from email.utils import parsedate_to_datetime
 
 import httpx
 
@@ -124,22 +123,6 @@ def redact(text: str, secrets: list[str]) -> str:
         if secret:
             text = text.replace(secret, "***")
     return text
-
-
-def retry_after_seconds(value: str | None, now_wall: float) -> float | None:
-    """``Retry-After`` as seconds: a number, or an HTTP date relative to ``now_wall``."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - now_wall)
 
 
 def error_for_status(cluster: str, status: int, body: str, *,

@@ -31,8 +31,8 @@ from daemon.airflow.errors import (
     AirflowRateLimited,
     error_for_exception,
     error_for_status,
-    retry_after_seconds,
 )
+from daemon.retry_after import retry_after_seconds
 
 log = logging.getLogger(__name__)
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from email.utils import parsedate_to_datetime
+from datetime import datetime, timedelta
 
 import httpx
 
 from daemon.events import record_events
 from daemon.notify.channels import WEBHOOK, Channels, idempotency_key, redact
+from daemon.retry_after import retry_after_seconds
 from daemon.store.models import Notification, database_proxy
 
 TIMEOUT_SECONDS = 10.0
@@ -64,17 +64,8 @@ def post(client: httpx.Client, channels: Channels, row: Notification, now: datet
 
 
 def _retry_after(response: httpx.Response, now: datetime) -> timedelta | None:
-    """Retry-After as seconds or as an HTTP date; None when absent or unreadable."""
-    value = response.headers.get("Retry-After", "").strip()
-    if value.isdigit():
-        return timedelta(seconds=int(value))
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(when - now, timedelta(0))
+    seconds = retry_after_seconds(response.headers.get("Retry-After"), now.timestamp())
+    return None if seconds is None else timedelta(seconds=seconds)
 
 
 def backoff(attempts: int) -> timedelta:

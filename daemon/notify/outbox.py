@@ -17,9 +17,9 @@ from peewee import fn
 
 from daemon.events import sync_state
 from daemon.notify.channels import SLACK, WEBHOOK, Channels, payload
-from daemon.notify.store import effective_specs, spec_targets, write_transaction
+from daemon.notify.store import effective_specs, spec_targets
 from daemon.notify.watch import CLUSTER_OUTAGE, SLA_EXCEEDED
-from daemon.store.models import Event, Notification
+from daemon.store.models import Event, Notification, database_proxy
 
 CURSOR_KEY = "notify:events"
 BATCH = 500
@@ -45,7 +45,7 @@ def queue_notifications(channels: Channels, now: datetime) -> Queued:
     result = Queued()
     configured = set(channels.configured())
     while True:
-        with write_transaction():
+        with database_proxy.atomic():
             handled = _queue_batch(configured, now, result)
         if handled < BATCH:
             return result

@@ -2,21 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, ContextManager, Iterable
+from typing import Any, Iterable
 
-from peewee import SqliteDatabase
-
-from daemon.store.models import Workflow, database_proxy
-
-
-def write_transaction() -> ContextManager[Any]:
-    """A transaction that reads, then writes. On SQLite it is taken IMMEDIATE: a deferred
-    one would fail with "database is locked" (no busy wait) when another thread wrote
-    between its first read and its first write."""
-    db = database_proxy.obj
-    if isinstance(db, SqliteDatabase):
-        return db.atomic("IMMEDIATE")
-    return db.atomic()
+from daemon.store.models import Workflow
 
 
 def effective_specs(names: Iterable[str]) -> dict[str, dict[str, Any]]:

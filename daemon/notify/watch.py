@@ -18,8 +18,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from daemon.events import record_events, sync_state
-from daemon.notify.store import effective_specs, sla_minutes, write_transaction
-from daemon.store.models import Cluster, Event, Run
+from daemon.notify.store import effective_specs, sla_minutes
+from daemon.store.models import Cluster, Event, Run, database_proxy
 
 SLA_EXCEEDED = "sla_exceeded"
 CLUSTER_OUTAGE = "cluster_outage"
@@ -39,7 +39,7 @@ def check_slas(now: datetime) -> int:
             late.append((run, sla, since))
     if not late:
         return 0
-    with write_transaction():
+    with database_proxy.atomic():
         subjects = [run.public_id for run, _, _ in late]
         reported = {
             subject
@@ -75,7 +75,7 @@ def check_clusters(threshold_minutes: float, now: datetime) -> int:
     if not down and not sync_state(OUTAGES_KEY).data:
         return 0
     threshold = timedelta(minutes=threshold_minutes)
-    with write_transaction():
+    with database_proxy.atomic():
         state = sync_state(OUTAGES_KEY)
         known: dict[str, dict[str, Any]] = state.data or {}
         outages, events = {}, []

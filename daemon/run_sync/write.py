@@ -128,25 +128,33 @@ def _write_tasks(run_id: int, tasks: list[TaskInstanceInfo], now: datetime) -> N
 def write_pause_states(team: str, dag_ids: dict[str, str], paused: set[str], now: datetime) -> int:
     """Set ``is_paused`` (and the status it implies) on the team's workflows."""
     dag_of = {name: dag_id for dag_id, name in dag_ids.items()}
-    changed = 0
     rows = Workflow.select().where(
         (Workflow.team == team) & (Workflow.status != "removed") & Workflow.spec.is_null(False)
     )
-    for row in rows:
-        is_paused = dag_of.get(row.dataset_name) in paused
-        status = workflow_status(
-            source_type=row.source_type, has_spec=True, enabled=bool(row.enabled),
-            is_paused=is_paused, removed=False, overridden=row.status == "overridden",
-        )
-        if is_paused == row.is_paused and status == row.status:
-            continue
-        upcoming = row.next_run if status == "active" and row.status == "active" else None
-        if status == "active" and upcoming is None and row.cron:
-            upcoming = next_run(row.cron, row.timezone or "UTC", now)
-        Workflow.update(is_paused=is_paused, status=status, next_run=upcoming, updated_at=now).where(
-            Workflow.id == row.id
-        ).execute()
-        changed += 1
-    return changed
+    return sum(_set_paused(row, dag_of.get(row.dataset_name) in paused, now) for row in rows)
 
 
+def write_dataset_paused(dataset: str, is_paused: bool, now: datetime) -> int:
+    """Set the pause state Airflow just confirmed on a dataset's workflows."""
+    rows = Workflow.select().where(
+        (Workflow.dataset_name == dataset) & (Workflow.status != "removed")
+        & Workflow.spec.is_null(False)
+    )
+    return sum(_set_paused(row, is_paused, now) for row in rows)
+
+
+def _set_paused(row: Workflow, is_paused: bool, now: datetime) -> bool:
+    """Update one workflow row's pause state and status; False when nothing changed."""
+    status = workflow_status(
+        source_type=row.source_type, has_spec=True, enabled=bool(row.enabled),
+        is_paused=is_paused, removed=False, overridden=row.status == "overridden",
+    )
+    if is_paused == row.is_paused and status == row.status:
+        return False
+    upcoming = row.next_run if status == "active" and row.status == "active" else None
+    if status == "active" and upcoming is None and row.cron:
+        upcoming = next_run(row.cron, row.timezone or "UTC", now)
+    Workflow.update(is_paused=is_paused, status=status, next_run=upcoming, updated_at=now).where(
+        Workflow.id == row.id
+    ).execute()
+    return True

@@ -17,7 +17,7 @@ from daemon.airflow import (
     AirflowServerError,
     AirflowTimeout,
 )
-from daemon.airflow.errors import retry_after_seconds
+from daemon.retry_after import retry_after_seconds
 from daemon.errors import TransientError
 
 RUN = "/api/v2/dags/d/dagRuns/r"
