@@ -180,3 +180,10 @@ class ActionRequests:
     def _now(self) -> datetime:
         clock = getattr(self.app, "clock", None)
         return clock() if clock is not None else datetime.now(UTC)
+
+
+def requests_for(app: App[Any]) -> ActionRequests:
+    """The app's ``ActionRequests``; a read-only app has none, so a stand-in that refuses
+    every action (and says so) is returned."""
+    requests = getattr(app, "requests", None)
+    return requests if requests is not None else ActionRequests(app)

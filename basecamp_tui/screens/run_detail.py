@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from peewee import fn
 from rich.text import Text
@@ -23,6 +22,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Log, ProgressBar, Static
 
 from basecamp_tui.messages import StoreChanged
+from basecamp_tui.requests import requests_for
 from basecamp_tui.screens.formatting import (
     clean,
     duration,
@@ -315,21 +315,12 @@ class RunDetailScreen(Screen[None]):
             return True if self.data.run.status in ACTIVE else None
         return True
 
-    def _requests(self) -> Any:
-        """The app's ``ActionRequests`` (None in a read-only app: a stand-in that refuses)."""
-        requests = getattr(self.app, "requests", None)
-        if requests is None:
-            from basecamp_tui.requests import ActionRequests
-
-            requests = ActionRequests(self.app)
-        return requests
-
     def action_back(self) -> None:
         self.dismiss()
 
     def action_stop(self) -> None:
         run = self.data.run if self.data else None
-        self._requests().stop(run.public_id if run else self.run_id)
+        requests_for(self.app).stop(run.public_id if run else self.run_id)
 
     def action_logs(self) -> None:
         key = self.selected_task()
@@ -341,5 +332,5 @@ class RunDetailScreen(Screen[None]):
         try_number = task.try_number if task else 0
         if try_number >= 1:
             self._waiting_for = key
-        self._requests().fetch_log(run.public_id, key.task_id, try_number, key.map_index)
+        requests_for(self.app).fetch_log(run.public_id, key.task_id, try_number, key.map_index)
         self._reload_log()

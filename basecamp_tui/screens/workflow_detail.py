@@ -28,6 +28,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
 from basecamp_tui.messages import StoreChanged
+from basecamp_tui.requests import requests_for
 from basecamp_tui.screens.formatting import (
     clean,
     default_text,
@@ -343,26 +344,17 @@ class WorkflowDetailScreen(Screen[None]):
             return False
         return True
 
-    def _requests(self) -> Any:
-        """The app's ``ActionRequests`` (None in a read-only app: a stand-in that refuses)."""
-        requests = getattr(self.app, "requests", None)
-        if requests is None:
-            from basecamp_tui.requests import ActionRequests
-
-            requests = ActionRequests(self.app)
-        return requests
-
     def action_back(self) -> None:
         self.dismiss()
 
     def action_pause(self) -> None:
-        self._requests().toggle_pause(self.dataset_name, self.source_type)
+        requests_for(self.app).toggle_pause(self.dataset_name, self.source_type)
 
     def action_trigger(self) -> None:
-        self._requests().trigger(self.dataset_name, self.source_type)
+        requests_for(self.app).trigger(self.dataset_name, self.source_type)
 
     def action_backfill(self) -> None:
-        self._requests().backfill(self.dataset_name, self.source_type)
+        requests_for(self.app).backfill(self.dataset_name, self.source_type)
 
     @on(DataTable.RowSelected, "#wf-runs")
     def open_run(self, event: DataTable.RowSelected) -> None:

@@ -7,9 +7,7 @@ Airflow 3.3 runs under the ``airflow`` marker, Airflow 2.10 under ``airflow2``.
 from __future__ import annotations
 
 import dataclasses
-import time
 from datetime import date, timedelta
-from typing import Callable
 
 import pytest
 
@@ -18,40 +16,20 @@ from daemon.actions.context import ExecContext
 from daemon.actions.executor import ActionExecutor
 from daemon.airflow import AirflowClient
 from daemon.clusters import upsert_clusters
-from daemon.config import ClusterConfig, parse_config
+from daemon.config import parse_config
 from daemon.run_sync import RunSync
 from daemon.spec_store import LocalSpecStore
 from daemon.spec_sync import SpecSync
 from daemon.store.models import Action, Run, TaskInstance, Workflow
-from tests.airflow_server import AirflowServer, wait_for_dag
+from tests.airflow_server import wait_for_dag
+from tests.integration.conftest import TEAM, cluster_for, wait_until
 from tests.specs import spec_yaml
 
-TEAM = "@data-engineering"
 PARAMS = (
     "parameters:\n"
     "  - {name: demo_seconds, type: int, required: false, default: 0}\n"
     "  - {name: day, type: date, required: false}\n"
 )
-
-
-@pytest.fixture(params=[
-    pytest.param("airflow3", marks=pytest.mark.airflow),
-    pytest.param("airflow2", marks=pytest.mark.airflow2),
-])
-def airflow(request) -> AirflowServer:
-    return request.getfixturevalue(request.param)
-
-
-def wait_until(condition: Callable[[], object], timeout: float, what: str,
-               step: Callable[[], object] = lambda: None,
-               show: Callable[[], object] = lambda: None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        step()
-        if condition():
-            return
-        time.sleep(1)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}: {show()!r}")
 
 
 @pytest.fixture
@@ -62,11 +40,7 @@ def world(store, airflow, monkeypatch, request):
     (airflow.spec_dir / "manual").mkdir(parents=True, exist_ok=True)
     (airflow.spec_dir / "code" / f"{name}.yaml").write_bytes(spec_yaml(name, team=TEAM, parameters=PARAMS))
     monkeypatch.setenv("IT_AIRFLOW_PASSWORD", airflow.password)
-    cluster = ClusterConfig(
-        name=f"it-{airflow.api_version}", team=TEAM, url=airflow.url, dag_name_prefix="bc",
-        api_version="auto", auth="jwt" if airflow.api_version == "v2" else "basic",
-        username=airflow.username, password_env="IT_AIRFLOW_PASSWORD", timeout_seconds=10,
-    )
+    cluster = cluster_for(airflow)
     upsert_clusters([cluster])
     specs = LocalSpecStore(airflow.spec_dir)
     spec_sync = SpecSync(store, specs, max_spec_bytes=1 << 20, max_delete_fraction=1)

@@ -6,45 +6,23 @@ Airflow 3.3 runs under the ``airflow`` marker, Airflow 2.10 under ``airflow2``; 
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timezone
-from typing import Callable
 
 import pytest
 
 from daemon.airflow import AirflowClient
 from daemon.clusters import upsert_clusters
-from daemon.config import ClusterConfig
+
 from daemon.health import check_cluster
 from daemon.run_sync import RunSync
 from daemon.spec_store import LocalSpecStore
 from daemon.spec_sync import SpecSync
 from daemon.store.models import Cluster, Run, TaskInstance, Workflow
-from tests.airflow_server import AirflowServer, restart_airflow, wait_for_dag
+from tests.airflow_server import restart_airflow, wait_for_dag
+from tests.integration.conftest import TEAM, cluster_for, wait_until
 from tests.specs import spec_yaml
 
-TEAM = "@data-engineering"
 PARAMS = "parameters:\n  - {name: fail, type: bool, required: false, default: false}\n"
-
-
-@pytest.fixture(params=[
-    pytest.param("airflow3", marks=pytest.mark.airflow),
-    pytest.param("airflow2", marks=pytest.mark.airflow2),
-])
-def airflow(request) -> AirflowServer:
-    return request.getfixturevalue(request.param)
-
-
-def wait_until(condition: Callable[[], object], timeout: float, what: str, step: Callable[[], object]) -> None:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = step()
-        if condition():
-            return
-        time.sleep(1)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}; last step: {last!r}")
-
 
 @pytest.fixture
 def world(store, airflow, monkeypatch, request):
@@ -56,11 +34,7 @@ def world(store, airflow, monkeypatch, request):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(spec_yaml(name, team=TEAM, parameters=PARAMS))
     monkeypatch.setenv("IT_AIRFLOW_PASSWORD", airflow.password)
-    cluster = ClusterConfig(
-        name=f"it-{airflow.api_version}", team=TEAM, url=airflow.url, dag_name_prefix="bc",
-        api_version="auto", auth="jwt" if airflow.api_version == "v2" else "basic",
-        username=airflow.username, password_env="IT_AIRFLOW_PASSWORD", timeout_seconds=10,
-    )
+    cluster = cluster_for(airflow)
     upsert_clusters([cluster])
     SpecSync(store, LocalSpecStore(airflow.spec_dir), max_spec_bytes=1 << 20, max_delete_fraction=1).run()
     client = AirflowClient(cluster)
@@ -71,10 +45,8 @@ def world(store, airflow, monkeypatch, request):
     yield {"cluster": cluster, "client": client, "sync": sync, "dags": dag_ids, "names": names}
     client.close()
 
-
 def stored(dag_id: str, dag_run_id: str) -> Run | None:
     return Run.get_or_none((Run.dag_id == dag_id) & (Run.dag_run_id == dag_run_id))
-
 
 def test_runs_that_succeed_and_fail_are_synced_with_status_and_tasks(world):
     client, sync, dags = world["client"], world["sync"], world["dags"]
@@ -96,7 +68,6 @@ def test_runs_that_succeed_and_fail_are_synced_with_status_and_tasks(world):
     assert all(t.state == "success" and t.try_number >= 1 and t.duration_seconds is not None
                for t in tasks.values())
 
-
 def test_a_dag_paused_in_airflow_shows_paused(world):
     client, sync = world["client"], world["sync"]
     name = world["names"]["ok"]
@@ -109,14 +80,12 @@ def test_a_dag_paused_in_airflow_shows_paused(world):
     row = Workflow.get((Workflow.dataset_name == name) & (Workflow.source_type == "code"))
     assert row.status == "active" and row.next_run is not None
 
-
 def test_health_records_versions_and_latency(world, airflow):
     assert check_cluster(world["cluster"].name, world["client"], datetime.now(timezone.utc))
     row = Cluster.get(Cluster.name == world["cluster"].name)
     assert row.healthy and row.detected_api_version == airflow.api_version
     assert row.airflow_version.startswith("3." if airflow.api_version == "v2" else "2.")
     assert row.latency_ms > 0 and row.last_error is None
-
 
 def test_a_killed_cluster_recovers_with_nothing_lost_and_no_gap(world, airflow):
     client, sync, dags = world["client"], world["sync"], world["dags"]
