@@ -10,14 +10,16 @@ triggered").
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from daemon.actions.context import ExecContext, Outcome, checkpoint
-from daemon.actions.validate import Validated
+from daemon.actions.queue import touch
+from daemon.actions.validate import Validated, backfill_window
 from daemon.airflow import AirflowClient, AirflowConflict, AirflowServerError, DagRunInfo
 from daemon.airflow.models import parse_datetime
+from daemon.run_sync.write import write_confirmed_run
 from daemon.store.models import Action
 
 FINISHED = ("success", "failed", "upstream_failed", "skipped")
@@ -31,9 +33,9 @@ def run_backfill(ctx: ExecContext, action: Action, checked: Validated) -> Outcom
     assert row is not None and spec is not None
     cluster, client, dag_id = ctx.dag_of(row.team, row.dataset_name)
     params = checked.params
-    zone = ZoneInfo(spec.schedule.timezone)
-    start = datetime.combine(datetime.fromisoformat(params["start"]).date(), time.min, zone)
-    end = datetime.combine(datetime.fromisoformat(params["end"]).date(), time.max, zone)
+    start, after = backfill_window(spec.schedule.timezone, date.fromisoformat(params["start"]),
+                                   date.fromisoformat(params["end"]))
+    end = after - timedelta(microseconds=1)
     parallel = bool(params.get("parallel"))
     base = {"dag_id": dag_id, "cluster": cluster.name, "parallel": parallel}
     if params.get("dry_run"):
@@ -55,8 +57,6 @@ def _iso(value: datetime) -> str:
 
 
 def _progress(ctx: ExecContext, action: Action, done: int, total: int) -> None:
-    from daemon.actions.queue import touch
-
     if (action.progress_done, action.progress_total) != (done, total):
         touch(action, progress_done=done, progress_total=total)
 
@@ -129,8 +129,6 @@ def _summary(action: Action, runs: list[DagRunInfo], result: dict[str, Any],
 
 def _airflow2(ctx: ExecContext, action: Action, client: AirflowClient, dag_id: str,
               checked: Validated, base: dict[str, Any]) -> Outcome:
-    from daemon.actions.handlers import record_run
-
     dates = checked.logical_dates
     run_ids = [f"backfill_{action.id}__{d:%Y%m%dT%H%M%S}" for d in dates]
     name = checked.target
@@ -143,7 +141,7 @@ def _airflow2(ctx: ExecContext, action: Action, client: AirflowClient, dag_id: s
                                           logical_date=dates[index], note=note)
         except AirflowConflict:
             info = client.get_dag_run(dag_id, run_ids[index])
-        record_run(ctx, base["cluster"], name, info)
+        write_confirmed_run(ctx.clock(), base["cluster"], name, info)
         return info
 
     if base["parallel"]:
@@ -162,7 +160,7 @@ def _airflow2(ctx: ExecContext, action: Action, client: AirflowClient, dag_id: s
             _progress(ctx, action, index, len(dates))
             ctx.wait(ctx.poll_seconds)
             info = client.get_dag_run(dag_id, run_ids[index])
-        record_run(ctx, base["cluster"], name, info)
+        write_confirmed_run(ctx.clock(), base["cluster"], name, info)
         runs[run_ids[index]] = info
         _progress(ctx, action, index + 1, len(dates))
         if info.state != "success":

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable
 
+from daemon.actions.queue import touch
 from daemon.airflow import AirflowClient
 from daemon.config import ClusterConfig, Config
 from daemon.errors import UserError
@@ -62,6 +63,4 @@ class Outcome:
 
 def checkpoint(action: Action, **values: object) -> None:
     """Persist decisions taken before an Airflow call (committed at once)."""
-    from daemon.actions.queue import touch
-
     touch(action, checkpoint={**(action.checkpoint or {}), **values})

@@ -7,21 +7,16 @@ it does the thing once. Handlers return an :class:`Outcome` or raise a BasecampE
 
 from __future__ import annotations
 
-import logging
-from datetime import timedelta
 from typing import Any, Callable
-
-from peewee import IntegrityError
 
 from daemon.actions.backfill import run_backfill
 from daemon.actions.context import ExecContext, Outcome, checkpoint
 from daemon.actions.validate import Validated
-from daemon.airflow import AirflowClient, AirflowConflict, AirflowError, AirflowNotFound, DagRunInfo
+from daemon.airflow import AirflowClient, AirflowConflict, AirflowError, AirflowNotFound
 from daemon.errors import UserError
-from daemon.run_sync.write import write_dataset_paused, write_runs
+from daemon.run_sync.status import run_status
+from daemon.run_sync.write import write_confirmed_run, write_dataset_paused
 from daemon.store.models import Action, Run, TaskInstance, TaskLog, Workflow
-
-log = logging.getLogger(__name__)
 
 Handler = Callable[[ExecContext, Action, Validated], Outcome]
 
@@ -68,7 +63,7 @@ def run(ctx: ExecContext, action: Action, checked: Validated) -> Outcome:
                 refused.add(dag_run_id)
                 checkpoint(action, dag_run_id=None)
                 continue
-        record_run(ctx, cluster.name, row.dataset_name, info)
+        write_confirmed_run(ctx.clock(), cluster.name, row.dataset_name, info)
         run_id = f"{row.dataset_name}/{info.dag_run_id}"
         return Outcome(f"Run started: {run_id}",
                        {"run_id": run_id, "dag_run_id": info.dag_run_id, "dag_id": dag_id,
@@ -90,34 +85,18 @@ def _new_run_id(ctx: ExecContext, cluster: str, dag_id: str, refused: set[str]) 
     return candidate
 
 
-def record_run(ctx: ExecContext, cluster: str, dataset: str, info: DagRunInfo) -> None:
-    """Write a run Airflow just confirmed into the store. Its ``last_seen_at`` is set a
-    little in the past: it bounds the next task query, and earlier only costs rows."""
-    now = ctx.clock()
-    seen = min(now, info.queued_at or now) - timedelta(minutes=2)
-    for attempt in range(2):
-        try:
-            with Run._meta.database.atomic():
-                write_runs(cluster, [info], {}, [], {dataset}, lambda _dag, _known: dataset,
-                           now, seen_at=seen)
-            return
-        except IntegrityError:  # the run sync inserted it meanwhile: now it is an update
-            if attempt:
-                raise
-
-
 def stop(ctx: ExecContext, action: Action, checked: Validated) -> Outcome:
     run_row = checked.run
     assert run_row is not None
     client = _client_of(ctx, run_row)
     info = client.get_dag_run(run_row.dag_id, run_row.dag_run_id)
-    if info.state not in ("queued", "running", "restarting", "up_for_retry"):
-        record_run(ctx, run_row.cluster, run_row.dataset_name, info)
+    if run_status(info.state, None) not in ("PENDING", "RUNNING"):
+        write_confirmed_run(ctx.clock(), run_row.cluster, run_row.dataset_name, info)
         return Outcome(f"Run {run_row.public_id} already finished ({info.state}); nothing to stop.",
                        {"run_id": run_row.public_id, "changed": False, "airflow_state": info.state})
     Run.update(status="STOPPING", updated_at=ctx.clock()).where(Run.id == run_row.id).execute()
     info = client.set_dag_run_state(run_row.dag_id, run_row.dag_run_id, "failed")
-    record_run(ctx, run_row.cluster, run_row.dataset_name, info)
+    write_confirmed_run(ctx.clock(), run_row.cluster, run_row.dataset_name, info)
     status = Run.get_by_id(run_row.id).status
     return Outcome(f"Stopped {run_row.public_id} (status {status}).",
                    {"run_id": run_row.public_id, "changed": True, "status": status})
@@ -147,6 +126,8 @@ def fetch_log(ctx: ExecContext, action: Action, checked: Validated) -> Outcome:
     limit = ctx.config.daemon.log_tail_bytes
     text = client.task_log(run_row.dag_id, run_row.dag_run_id, task_id, int(try_number),
                            map_index=map_index, max_bytes=limit)
+    # ``tail`` keeps at least three quarters of ``limit`` when it cuts (it starts the text
+    # at a line), and never cuts a log shorter than ``limit``.
     truncated = len(text.encode("utf-8")) >= limit * 3 // 4
     values = {"content": text, "truncated": truncated, "fetched_at": ctx.clock()}
     updated = TaskLog.update(**values).where(
@@ -217,12 +198,8 @@ def sync_runs(ctx: ExecContext, action: Action, checked: Validated) -> Outcome:
     return Outcome(message, {"ok": not failed}, state="failed" if failed else "done")
 
 
-def backfill(ctx: ExecContext, action: Action, checked: Validated) -> Outcome:
-    return run_backfill(ctx, action, checked)
-
-
 HANDLERS: dict[str, Handler] = {
     "pause": pause, "unpause": unpause, "run": run, "stop": stop, "fetch_log": fetch_log,
     "register": register, "unregister": unregister, "sync_specs": sync_specs,
-    "sync_runs": sync_runs, "backfill": backfill,
+    "sync_runs": sync_runs, "backfill": run_backfill,
 }

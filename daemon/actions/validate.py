@@ -117,16 +117,21 @@ def _backfill(target: str, source: str | None, params: dict[str, Any]) -> Valida
                      logical_dates=dates)
 
 
+def backfill_window(zone: str, start: date, end: date) -> tuple[datetime, datetime]:
+    """The days ``start``..``end`` in ``zone``: from the first's midnight up to, not
+    including, the midnight after the last."""
+    tz = ZoneInfo(zone)
+    return datetime.combine(start, time.min, tz), datetime.combine(end + timedelta(days=1), time.min, tz)
+
+
 def backfill_dates(cron: str, zone: str, start: date, end: date) -> list[datetime]:
     """Fire times of ``cron`` on the days ``start``..``end`` (inclusive) in ``zone``, as UTC."""
-    tz = ZoneInfo(zone)
-    first = datetime.combine(start, time.min, tz) - timedelta(microseconds=1)
-    last = datetime.combine(end + timedelta(days=1), time.min, tz)
-    times = croniter(cron, first)
+    first, after = backfill_window(zone, start, end)
+    times = croniter(cron, first - timedelta(microseconds=1))
     result = []
     while len(result) <= MAX_BACKFILL_RUNS:
         fire = times.get_next(datetime)
-        if fire >= last:
+        if fire >= after:
             break
         result.append(fire.astimezone(timezone.utc))
     return result

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
+from peewee import IntegrityError
+
 from daemon.airflow import DagRunInfo, TaskInstanceInfo
 from daemon.run_sync.status import progress, run_status
 from daemon.spec_sync.resolve import workflow_status
@@ -69,6 +71,22 @@ def write_runs(
         Run.update(status="UNKNOWN", updated_at=now).where(Run.id == row.id).execute()
         written += 1
     return written, events
+
+
+def write_confirmed_run(now: datetime, cluster: str, dataset: str, info: DagRunInfo) -> None:
+    """Write a run Airflow just confirmed to an action (triggered, stopped), without
+    waiting for the next run sync. Its ``last_seen_at`` is set a little in the past: it
+    bounds the next task query, and earlier only costs rows."""
+    seen = min(now, info.queued_at or now) - timedelta(minutes=2)
+    for attempt in range(2):
+        try:
+            with Run._meta.database.atomic():
+                write_runs(cluster, [info], {}, [], {dataset}, lambda _dag, _known: dataset,
+                           now, seen_at=seen)
+            return
+        except IntegrityError:  # the run sync inserted it meanwhile: now it is an update
+            if attempt:
+                raise
 
 
 def _run_values(info: DagRunInfo, dataset: str, previous_status: str | None) -> dict[str, Any]:
