@@ -141,11 +141,14 @@ class Daemon:
         if config.database.url != self.config.database.url:
             log.warning("[database] url changed: restart the daemon to use the new store")
         self._drain(STOP_GRACE_SECONDS)
-        old = self.workers
+        old_workers, old_notifier = self.workers, self.notifier
         self._configure(config)
-        for worker in old.values():
-            worker.pool.shutdown(wait=True)
-            worker.client.close()
+        # Retire the old pieces behind whatever they are still doing, without waiting:
+        # a sync against a dead cluster must not stall the main loop.
+        for worker in old_workers.values():
+            worker.pool.submit(worker.client.close)
+            worker.pool.shutdown(wait=False)
+        self.notify_pool.submit(old_notifier.close)
         log.info("config reloaded from %s: %d cluster(s)", config.source or "defaults", len(config.clusters))
         self.systemd.reloaded(status="config reloaded")
 
