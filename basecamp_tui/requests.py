@@ -25,7 +25,7 @@ from basecamp_tui.forms import BackfillForm, ConfirmDialog, StopDialog, TriggerF
 from basecamp_tui.forms.backfill import BackfillRequest
 from basecamp_tui.forms.trigger import TriggerRequest
 from daemon.actions.queue import enqueue
-from daemon.actions.validate import validate_request
+from daemon.actions.validate import require_cluster, validate_request
 from daemon.errors import BasecampError, UserError
 from daemon.permissions import check_action
 from daemon.run_sync.status import ACTIVE
@@ -80,7 +80,7 @@ class ActionRequests:
     # -- steps run in thread workers --------------------------------------------------
 
     def _prepare_pause(self, dataset: str, source_type: str | None) -> None:
-        row = check_action("pause", dataset, source_type)
+        row = require_cluster(check_action("pause", dataset, source_type))
         kind = "unpause" if row.is_paused or row.status == "paused" else "pause"
         question = Text.assemble(f"{kind.capitalize()} ", (dataset, "bold"), "?")
         detail = Text(f"{row.source_type} spec, now {row.status}", style="dim")
@@ -94,7 +94,7 @@ class ActionRequests:
                                 confirm_label=kind.capitalize()), answered)
 
     def _prepare_trigger(self, dataset: str, source_type: str | None) -> None:
-        row = check_action("run", dataset, source_type, force=True)
+        row = require_cluster(check_action("run", dataset, source_type, force=True))
         paused = bool(row.is_paused) or row.status == "paused"
         form = TriggerForm(DatasetSpec.from_json(row.spec), paused=paused)
 
@@ -106,7 +106,7 @@ class ActionRequests:
         self._ask(form, submitted)
 
     def _prepare_backfill(self, dataset: str, source_type: str | None) -> None:
-        row = check_action("backfill", dataset, source_type)
+        row = require_cluster(check_action("backfill", dataset, source_type))
         today = self._now().date()
         form = BackfillForm(dataset, source_type, DatasetSpec.from_json(row.spec), today=today)
 

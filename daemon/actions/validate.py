@@ -47,13 +47,13 @@ def validate_request(kind: str, target: str, source: str | None = None,
     if kind == "unregister":
         return Validated(kind, target, workflow=check_action(kind, target, source), params=params)
     if kind in ("pause", "unpause"):
-        row = _served(check_action(kind, target, source))
+        row = require_cluster(check_action(kind, target, source))
         return Validated(kind, target, workflow=row, params=params)
     if kind == "run":
         row = check_action("run", target, source, force=bool(params.get("force")))
         spec = DatasetSpec.from_json(row.spec)
         conf = validate_parameters(spec, _strings(params.get("parameters")))
-        _served(row)
+        require_cluster(row)
         return Validated(kind, target, workflow=row, params=params, conf=conf, spec=spec)
     if kind == "backfill":
         return _backfill(target, source, params)
@@ -70,7 +70,7 @@ def validate_request(kind: str, target: str, source: str | None = None,
     raise UserError(f"Unknown action kind '{kind}'")
 
 
-def _served(row: Workflow) -> Workflow:
+def require_cluster(row: Workflow) -> Workflow:
     """The workflow, if a configured cluster serves its team."""
     if not Cluster.select().where((Cluster.team == row.team) & Cluster.configured).exists():
         raise UserError(
@@ -96,7 +96,7 @@ def _backfill(target: str, source: str | None, params: dict[str, Any]) -> Valida
     row = check_action("backfill", target, source)
     spec = DatasetSpec.from_json(row.spec)
     conf = validate_parameters(spec, _strings(params.get("parameters")))
-    _served(row)
+    require_cluster(row)
     try:
         start = date.fromisoformat(str(params.get("start")))
         end = date.fromisoformat(str(params.get("end")))

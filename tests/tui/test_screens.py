@@ -18,7 +18,7 @@ from basecamp_tui.requests import READ_ONLY_MESSAGE
 from basecamp_tui.screens import RunDetailScreen, WorkflowDetailScreen
 from daemon.config import parse_config
 from daemon.permissions import OVERRIDDEN_RUN, overridden_pause_message
-from daemon.store.models import Action, TaskInstance, TaskLog
+from daemon.store.models import Action, Cluster, TaskInstance, TaskLog
 from tests.tui.detail_data import (
     CLICKS,
     FAILED_RUN,
@@ -148,6 +148,20 @@ async def test_pause_of_overridden_manual_row_is_refused(data: Any) -> None:
         message = overridden_pause_message("code/analytics/daily_clicks.yaml")
         assert app.errors() == [message]
         assert (message, "error", False) in app.notices  # shown literally
+        assert Action.select().count() == 0
+
+
+async def test_actions_of_a_team_without_cluster_are_refused_before_any_dialog(data: Any) -> None:
+    Cluster.update(configured=False).execute()
+    app = workflow_app(CLICKS, "code")
+    async with app.run_test() as pilot:
+        await settle(pilot)
+        for key in ("p", "t", "b"):
+            await pilot.press(key)
+            await settle(pilot)
+            assert isinstance(app.screen, WorkflowDetailScreen)  # no dialog or form opened
+        assert len(app.errors()) == 3
+        assert all(e.startswith("No cluster serves team @data-engineering") for e in app.errors())
         assert Action.select().count() == 0
 
 
