@@ -22,6 +22,7 @@ from urllib.parse import quote
 import httpx
 
 from daemon.airflow.auth import make_auth
+from daemon.airflow.backfills import BackfillsAPI
 from daemon.airflow.errors import (
     AirflowAuthError,
     AirflowNotFound,
@@ -36,7 +37,6 @@ from daemon.airflow.models import (
     VersionInfo,
     dag_run_from_json,
     format_datetime,
-    parse_datetime,
     task_instance_from_json,
 )
 from daemon.config import ClusterConfig
@@ -69,7 +69,7 @@ def _server_time(response: httpx.Response) -> datetime | None:
     return parsed.astimezone(timezone.utc)
 
 
-class AirflowClient:
+class AirflowClient(BackfillsAPI):
     """The REST client of one cluster. Thread-safe; ``close()`` when done."""
 
     def __init__(self, cluster: ClusterConfig, *, transport: httpx.BaseTransport | None = None,
@@ -244,60 +244,6 @@ class AirflowClient:
             except AirflowNotFound:
                 continue
         return found
-
-    # --- backfills (Airflow 3) -------------------------------------------------------
-
-    def _backfill_body(self, dag_id: str, from_date: datetime, to_date: datetime,
-                       conf: dict[str, Any], max_active_runs: int) -> dict[str, Any]:
-        if self.api_version != "v2":
-            raise AirflowProtocolError(self.cluster.name, (
-                f"{self.cluster.name}: the backfills API needs Airflow 3 (/api/v2); this "
-                "cluster speaks /api/v1, so backfills there trigger one run per date"))
-        return {"dag_id": dag_id, "from_date": format_datetime(from_date),
-                "to_date": format_datetime(to_date), "dag_run_conf": conf,
-                "max_active_runs": max_active_runs, "run_backwards": False,
-                "reprocess_behavior": "none"}
-
-    def backfill_dry_run(self, dag_id: str, from_date: datetime, to_date: datetime,
-                         conf: dict[str, Any], max_active_runs: int = 1) -> list[datetime]:
-        """The logical dates Airflow would create runs for (nothing is created)."""
-        path = f"{self._base}/backfills/dry_run"
-        body = self._backfill_body(dag_id, from_date, to_date, conf, max_active_runs)
-        # Creates nothing: safe to retry.
-        items, _ = self._items(self._session.request("POST", path, json=body), path, "backfills")
-        dates = [parse_datetime(item.get("logical_date")) for item in items if isinstance(item, dict)]
-        return sorted(d for d in dates if d is not None)
-
-    def create_backfill(self, dag_id: str, from_date: datetime, to_date: datetime,
-                        conf: dict[str, Any], max_active_runs: int) -> dict[str, Any]:
-        """Start a backfill; a 409 (:class:`AirflowConflict`) means one is already running
-        for the DAG. Retried only when the request never left."""
-        path = f"{self._base}/backfills"
-        body = self._backfill_body(dag_id, from_date, to_date, conf, max_active_runs)
-        return self._json(self._session.request("POST", path, json=body,
-                                                retry=Retry.CONNECT_ONLY), path)
-
-    def get_backfill(self, backfill_id: int) -> dict[str, Any]:
-        path = f"{self._base}/backfills/{int(backfill_id)}"
-        return self._json(self._session.request("GET", path), path)
-
-    def list_backfills(self, dag_id: str) -> list[dict[str, Any]]:
-        path = f"{self._base}/backfills"
-        items, _ = self._items(self._session.request(
-            "GET", path, params={"dag_id": dag_id, "limit": 100, "order_by": "-id"}), path, "backfills")
-        return [item for item in items if isinstance(item, dict)]
-
-    def backfill_runs(self, dag_id: str, from_date: datetime, to_date: datetime) -> list[DagRunInfo]:
-        """The DAG's backfill runs with a logical date in the range."""
-        path = f"{self._base}/dags/{_seg(dag_id)}/dagRuns"
-        params = {"run_type": "backfill", "logical_date_gte": format_datetime(from_date),
-                  "logical_date_lte": format_datetime(to_date), "limit": 100}
-
-        def page(offset: int) -> tuple[list[Any], int | None]:
-            response = self._session.request("GET", path, params={**params, "offset": offset})
-            return self._items(response, path, "dag_runs")
-
-        return [self._parse(dag_run_from_json, item, path) for item in self._paginate(page, 100)]
 
     # --- task instances --------------------------------------------------------------
 
