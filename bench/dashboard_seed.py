@@ -34,7 +34,11 @@ def seed(workflows: int, runs: int, running: int, now: datetime | None = None) -
         for i in range(runs):
             w = i % workflows
             active = i < running
-            started = now - timedelta(minutes=(runs - i) if not active else rnd.randint(1, 60))
+            # Running runs started at any second (not on whole minutes from ``now``): their
+            # durations then change at different ticks, as a real store's do, instead of
+            # all at once every minute (which a 10 s idle window catches or misses).
+            started = now - (timedelta(minutes=runs - i) if not active
+                             else timedelta(seconds=rnd.randint(60, 3600)))
             rows.append(dict(
                 cluster=f"cluster-{w % len(TEAMS)}", dag_id=f"ds.team{w % 40}.table_{w:05d}",
                 dag_run_id=f"scheduled__{i:07d}", dataset_name=f"ds.team{w % 40}.table_{w:05d}",

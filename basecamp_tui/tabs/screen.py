@@ -12,7 +12,6 @@ Every binding's ``id`` is its ``[ui.keys]`` name; the app applies remaps with
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -75,6 +74,8 @@ class MainScreen(Screen):
             "events": EventsTable(clock, id="events-table"),
         }
         self.clusters: list[ClusterRow] = []
+        self._banner: str | None = None
+        self._status: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(id="banner", markup=False)
@@ -137,8 +138,7 @@ class MainScreen(Screen):
     @staticmethod
     def _fill(table: LiveTable[Any], rows: list[Any], first: bool, rerender: list[str] = ()) -> None:
         if first:
-            table.model = {table.key_of(row): row for row in rows}
-            table.rebuild()
+            table.load(rows)
         elif rows or rerender:
             table.apply(rows, rerender=rerender)
 
@@ -184,9 +184,12 @@ class MainScreen(Screen):
                 age = "never synced" if when is None else \
                     f"data is {ago((now - when).total_seconds()).removesuffix(' ago')} old"
                 lines.append(f"{cluster.name} unreachable — {age}")
+        shown = "\n".join(lines)
+        if shown == self._banner:
+            return  # updating a Static lays the screen out again: not once a second for nothing
+        self._banner = shown
         banner = self.query_one("#banner", Static)
-        text = Text("\n".join(lines))
-        banner.update(text)
+        banner.update(Text(shown))
         banner.display = bool(lines)
 
     def show_status(self) -> None:
@@ -205,7 +208,10 @@ class MainScreen(Screen):
             parts.append("⏳ sync queued")
         if self.app.read_only:
             parts.append("read-only")
-        self.query_one("#status", Static).update(Text(" · ".join(parts)))
+        status = " · ".join(parts)
+        if status != self._status:
+            self._status = status
+            self.query_one("#status", Static).update(Text(status))
 
     @on(TabbedContent.TabActivated)
     def _tab_changed(self) -> None:
@@ -226,6 +232,7 @@ class MainScreen(Screen):
         filter_input = self.query_one("#filter", Input)
         filter_input.display = True
         filter_input.focus()
+        self.table.warm()
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
