@@ -17,6 +17,12 @@ _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
+def app_now(app: object) -> datetime:
+    """The app's clock (tests fix it for deterministic snapshots), else aware UTC now."""
+    clock = getattr(app, "clock", None)
+    return clock() if clock is not None else datetime.now(timezone.utc)
+
+
 def clean(text: str) -> str:
     """``text`` without ANSI sequences, other control characters shown as ``\ufffd``
     (tabs and newlines kept)."""

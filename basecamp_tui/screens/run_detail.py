@@ -24,6 +24,7 @@ from textual.widgets import DataTable, Footer, Log, ProgressBar, Static
 from basecamp_tui.messages import StoreChanged
 from basecamp_tui.requests import requests_for
 from basecamp_tui.screens.formatting import (
+    app_now,
     clean,
     duration,
     literal,
@@ -148,12 +149,8 @@ class RunDetailScreen(Screen[None]):
 
     # -- data -------------------------------------------------------------------------
 
-    def _now(self) -> datetime:
-        clock = getattr(self.app, "clock", None)
-        return clock() if clock is not None else datetime.now(UTC)
-
     def reload(self) -> None:
-        self._load(self._now())
+        self._load(app_now(self.app))
 
     @work(thread=True, exclusive=True, group="run-detail", exit_on_error=False)
     def _load(self, now: datetime) -> None:
