@@ -19,7 +19,7 @@ from basecamp_cli.ui import ui_command
 from basecamp_cli.workflow import workflow
 from daemon.config import Config, load_config
 from daemon.errors import BasecampError
-from daemon.logfmt import JsonFormatter
+from daemon.logfmt import JsonFormatter, StderrHandler
 from daemon.store import migrations
 from daemon.store.db import bind_store
 
@@ -104,7 +104,7 @@ cli.add_command(clusters_command)
 
 
 def configure_logging(verbose: int, log_format: str = "text") -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = StderrHandler()
     handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(
         "%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.INFO,
