@@ -2,6 +2,10 @@
 
 Exit codes: 0 done; 1 rejected or failed; 3 daemon not running, or the wait timed out
 (the action stays queued and the daemon still carries it out).
+
+``--no-wait`` queues even while no daemon runs: the action is carried out when a daemon
+next starts (``basecamp daemon --once`` from cron is a supported way to run basecamp). A
+command that waits refuses instead, queues nothing and exits 3.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from basecamp_cli.output import print_json
 from daemon.actions import enqueue_checked, outcome_json, validate_request, wait_for
 from daemon.config import Config
 from daemon.errors import BasecampError, DaemonUnavailable
-from daemon.lease import require_daemon
+from daemon.lease import daemon_status, require_daemon
 from daemon.store.models import Action
 
 DEFAULT_TIMEOUT_SECONDS = 120.0
@@ -34,11 +38,16 @@ def submit(ctx: click.Context, config: Config, kind: str, target: str, *,
     # The store's verdict first: a rejected request is reported even with the daemon down.
     checked = validate_request(kind, target, source_type, params,
                                max_spec_bytes=config.storage.max_spec_bytes)
+    if options.no_wait:
+        daemon = daemon_status(config.daemon.stale_after_seconds)
+        action = enqueue_checked(checked, source_type=source_type, reason=reason)
+        _print(options.format, action, f"Queued action {action.id}: {kind} {action.target}")
+        if not daemon.running:
+            click.echo(f"Note: {daemon.describe()}; the action runs when a daemon next "
+                       "starts (`basecamp daemon`, or `basecamp daemon --once`).", err=True)
+        return action
     require_daemon(config.daemon.stale_after_seconds)
     action = enqueue_checked(checked, source_type=source_type, reason=reason)
-    if options.no_wait:
-        _print(options.format, action, f"Queued action {action.id}: {kind} {action.target}")
-        return action
     timeout = options.timeout if options.timeout is not None else wait_default
     action = wait_for(action.id, timeout, on_update=_progress_printer(options.format))
     if action.state in ("pending", "running"):

@@ -1,4 +1,9 @@
-"""Cluster health: reachable, API and Airflow version, latency, last ok, last error."""
+"""Cluster health: reachable, API and Airflow version, latency, last ok, last error.
+
+Healthy means basecamp can sync the cluster: the probe asks the version (no auth) and
+then makes one authenticated request, so a wrong password or a missing permission shows
+as unhealthy with the reason, not as a green cluster whose data never arrives.
+"""
 
 from __future__ import annotations
 
@@ -20,10 +25,11 @@ def check_cluster(name: str, client: AirflowClient, now: datetime) -> bool:
     started = time.monotonic()
     try:
         info = client.version(refresh=True)
+        latency_ms = (time.monotonic() - started) * 1000
+        client.check_access()
     except BasecampError as exc:
         _record(name, now, healthy=False, last_error=str(exc))
         return False
-    latency_ms = (time.monotonic() - started) * 1000
     _record(
         name, now, healthy=True, last_error=None, latency_ms=round(latency_ms, 1),
         detected_api_version=info.api_version, airflow_version=info.airflow_version,

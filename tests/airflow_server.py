@@ -3,8 +3,9 @@
 Plain functions (reused by ``bench/``):
 
 - ``ensure_airflow_venv(version)`` installs ``apache-airflow==<version>`` once into
-  ``${BASECAMP_TEST_CACHE:-~/.cache/basecamp-tests}/airflow-<version>`` (a marker file is
-  written after a successful install; a lock file serialises concurrent sessions).
+  ``${BASECAMP_TEST_CACHE:-~/.cache/basecamp-tests}/airflow-<version>`` from the committed
+  lock ``requirements/airflow-<version>.txt`` (a marker file records the lock's digest after a
+  successful install; a lock file serialises concurrent sessions).
 - ``start_airflow(version, dags_dir, env_extra)`` starts ``airflow standalone`` on a free
   127.0.0.1 port in its own process group and returns an ``AirflowServer`` once the REST
   API answers with valid credentials; ``AirflowServer.stop()`` kills the whole group.
@@ -13,7 +14,7 @@ Plain functions (reused by ``bench/``):
 - ``prepare_dags_dir(dags_dir)`` copies ``contrib/airflow/basecamp_dag_factory.py`` into a
   DAG folder; the spec dir is ``dags_dir/specs`` (passed as ``BASECAMP_SPEC_DIR``).
 
-Session fixtures ``airflow3`` (3.3.2, REST ``/api/v2`` with a JWT) and ``airflow2`` (2.10.5,
+Session fixtures ``airflow3`` (3.3.2, REST ``/api/v2`` with a JWT) and ``airflow2`` (2.11.2,
 REST ``/api/v1`` with basic auth) run with ``BASECAMP_DAG_PREFIX=bc`` and
 ``BASECAMP_TEAM=@data-engineering``; tests write specs into ``server.spec_dir``. Mark tests
 that use them ``@pytest.mark.airflow`` / ``@pytest.mark.airflow2``.
@@ -24,6 +25,7 @@ Basecamp is never installed into these venvs: python-daemon owns the module name
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -42,7 +44,7 @@ import pytest
 from tests.s3server import free_port
 
 AIRFLOW3_VERSION = "3.3.2"
-AIRFLOW2_VERSION = "2.10.5"
+AIRFLOW2_VERSION = "2.11.2"
 ADMIN_USER = "admin"
 ADMIN_PASSWORD = "admin"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -62,16 +64,24 @@ def _log(message: str) -> None:
     print(f"[airflow-tests] {message}", file=sys.stderr, flush=True)
 
 
-def _requirements(version: str) -> list[str]:
-    reqs = [f"apache-airflow=={version}"]
-    return reqs
+def airflow_lock(version: str) -> Path:
+    """The committed lock (exact versions with hashes) of ``apache-airflow==version``."""
+    return REPO_ROOT / "requirements" / f"airflow-{version}.txt"
+
+
+def _installed(venv: Path, lock_digest: str) -> bool:
+    """The venv was installed completely, from the lock as it is now."""
+    marker = venv / ".basecamp-installed"
+    return marker.exists() and marker.read_text().split("\n", 1)[0] == lock_digest
 
 
 def ensure_airflow_venv(version: str) -> Path:
-    """Install ``apache-airflow==version`` into its own cached venv (once); return the venv."""
+    """Install ``apache-airflow==version`` from its lock into its own cached venv (once, and
+    again when the lock changes); return the venv."""
     venv = cache_dir() / f"airflow-{version}"
-    marker = venv / ".basecamp-installed"
-    if marker.exists():
+    lock_file = airflow_lock(version)
+    lock_digest = hashlib.sha256(lock_file.read_bytes()).hexdigest()
+    if _installed(venv, lock_digest):
         return venv
     venv.parent.mkdir(parents=True, exist_ok=True)
     lock_path = venv.parent / f"airflow-{version}.lock"
@@ -79,7 +89,7 @@ def ensure_airflow_venv(version: str) -> Path:
         _log(f"waiting for the install lock {lock_path}")
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            if marker.exists():  # another session installed it while we waited
+            if _installed(venv, lock_digest):  # another session installed it meanwhile
                 return venv
             if venv.exists():
                 shutil.rmtree(venv)
@@ -88,8 +98,8 @@ def ensure_airflow_venv(version: str) -> Path:
             subprocess.run([python, "-m", "venv", str(venv)], check=True)
             pip = [str(venv / "bin" / "python"), "-m", "pip"]
             subprocess.run([*pip, "install", "-q", "--upgrade", "pip"], check=True)
-            reqs = _requirements(version)
-            _log(f"pip install {' '.join(reqs)} (takes a minute or more)")
+            reqs = ["--require-hashes", "-r", str(lock_file)]
+            _log(f"pip install -r {lock_file.name} (takes a minute or more)")
             started = time.monotonic()
             result = subprocess.run(
                 [*pip, "install", "--progress-bar", "off", *reqs],
@@ -113,7 +123,9 @@ def ensure_airflow_venv(version: str) -> Path:
             if check.returncode != 0:
                 tail = (check.stdout + check.stderr).decode(errors="replace")[-3000:]
                 raise RuntimeError(f"`airflow version` fails in {venv}:\n{tail}")
-            marker.write_text(check.stdout.decode().strip() + "\n")
+            (venv / ".basecamp-installed").write_text(
+                f"{lock_digest}\n{check.stdout.decode().strip()}\n"
+            )
             _log(f"installed Airflow {version} in {time.monotonic() - started:.0f} s")
             return venv
         finally:
@@ -494,10 +506,10 @@ def airflow3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowServer
 
 @pytest.fixture(scope="session")
 def airflow2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowServer]:
-    """A running Airflow 2.10.5 (REST /api/v1, basic auth) serving the DAG factory."""
+    """A running Airflow 2.11.2 (REST /api/v1, basic auth) serving the DAG factory."""
     yield from _server_fixture(AIRFLOW2_VERSION, tmp_path_factory)
 
 
-if __name__ == "__main__":  # python -m tests.airflow_server 3.3.2 2.10.5: pre-install
+if __name__ == "__main__":  # python -m tests.airflow_server 3.3.2 2.11.2: pre-install
     for arg in sys.argv[1:] or [AIRFLOW3_VERSION, AIRFLOW2_VERSION]:
         print(ensure_airflow_venv(arg))

@@ -13,7 +13,7 @@ from basecamp_tui.tabs.base import Column, LiveTable, Sort, age, dim
 def health(row: ClusterRow) -> Text:
     if row.healthy is None:
         return Text("? unknown", style="dim")
-    return Text("● healthy", style="green") if row.healthy else Text("✗ unreachable", style="bold red")
+    return Text("● healthy", style="green") if row.healthy else Text("✗ failing", style="bold red")
 
 
 class ClustersTable(LiveTable[ClusterRow]):

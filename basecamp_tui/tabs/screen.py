@@ -183,7 +183,8 @@ class MainScreen(Screen):
                 when = cluster.runs_synced_at
                 age = "never synced" if when is None else \
                     f"data is {ago((now - when).total_seconds()).removesuffix(' ago')} old"
-                lines.append(f"{cluster.name} unreachable — {age}")
+                reason = (cluster.last_error or "unreachable").splitlines()[0]
+                lines.append(f"{cluster.name}: {age} — {reason}")
         shown = "\n".join(lines)
         if shown == self._banner:
             return  # updating a Static lays the screen out again: not once a second for nothing

@@ -169,6 +169,12 @@ class AirflowClient(BackfillsAPI):
         version = data.get("version") if isinstance(data, dict) else None
         return VersionInfo(api, version) if isinstance(version, str) else None
 
+    def check_access(self) -> None:
+        """One authenticated request (the first DAG): proves the credentials and the
+        right to read DAGs, which ``GET /version`` (no auth) cannot."""
+        path = f"{self._base}/dags"
+        self._session.request("GET", path, params={"limit": 1})
+
     def health(self) -> dict[str, Any]:
         """The scheduler/metadatabase/triggerer health document, as Airflow sends it."""
         path = "api/v2/monitor/health" if self.api_version == "v2" else "api/v1/health"

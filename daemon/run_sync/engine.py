@@ -4,6 +4,12 @@ Everything is fetched first and written in one transaction, so a cluster that fa
 mid-cycle leaves the store and the cursor as they were (the next cycle asks again from
 the same cursor: no gap, nothing lost). A cycle in which nothing changed costs two
 requests: the changed-runs query (empty) and the paused-DAGs query.
+
+Airflow 2 (``/api/v1``) does not move a run's ``updated_at`` when one of its tasks starts,
+so there the changed-runs query alone would miss a task starting until the run itself
+changes. While the store has active runs of a v1 cluster, each cycle also asks for the
+task instances changed since the cursor (one more request, only while runs are active)
+and writes those of the active runs.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from daemon.errors import BasecampError
 from daemon.events import record_events, record_sync_outcome, sync_state
 from daemon.naming import dag_id_for
 from daemon.run_sync.status import ACTIVE
-from daemon.run_sync.write import write_pause_states, write_runs
+from daemon.run_sync.write import write_pause_states, write_runs, write_task_changes
 from daemon.store.models import Run, Workflow, utcnow
 
 log = logging.getLogger(__name__)
@@ -50,6 +56,8 @@ class Fetched:
     vanished: list[Run]
     paused: set[str]
     cursor: datetime
+    active_tasks: dict[tuple[str, str], list[TaskInstanceInfo]] = field(default_factory=dict)
+    """Changed tasks of active runs the changed-runs query did not return (Airflow 2)."""
 
 
 class RunSync:
@@ -102,6 +110,7 @@ class RunSync:
                 self.cluster.name, fetched.runs + fetched.refreshed, fetched.tasks,
                 fetched.vanished, known, self.dataset_of, now, seen_at=fetched.cursor,
             )
+            written += write_task_changes(self.cluster.name, fetched.active_tasks, now)
             report.runs_written = written
             dag_ids = {dag_id_for(self.cluster.dag_name_prefix, name): name for name in known}
             report.pause_changes = write_pause_states(self.cluster.team, dag_ids, fetched.paused, now)
@@ -129,13 +138,17 @@ class RunSync:
         refreshed, vanished = self._check_stale(now, {(r.dag_id, r.dag_run_id) for r in runs})
         new += [(r.dag_id, r.dag_run_id) for r in refreshed]
         tasks: dict[tuple[str, str], list[TaskInstanceInfo]] = {pair: [] for pair in new + changed}
+        listed_keys = {(r.dag_id, r.dag_run_id) for r in runs} | set(new)
+        unlisted_active = self._unlisted_active(listed_keys)
+        active_tasks: dict[tuple[str, str], list[TaskInstanceInfo]] = {}
         fetched: list[TaskInstanceInfo] = []
-        if changed:
-            wanted = set(changed)
-            fetched += [
-                t for t in self.client.list_changed_task_instances(updated_at_gte=tasks_since)
-                if (t.dag_id, t.dag_run_id) in wanted
-            ]
+        if changed or unlisted_active:
+            for task in self.client.list_changed_task_instances(updated_at_gte=tasks_since):
+                key = (task.dag_id, task.dag_run_id)
+                if key in tasks and key not in new:
+                    fetched.append(task)
+                elif key in unlisted_active:
+                    active_tasks.setdefault(key, []).append(task)
         if new:
             fetched += self.client.list_task_instances(new)
         for task in fetched:
@@ -144,7 +157,20 @@ class RunSync:
             dag_id_prefix=f"{self.cluster.dag_name_prefix}__" if self.cluster.dag_name_prefix else None
         )
         next_cursor = server_time or now - timedelta(minutes=1)
-        return Fetched(runs, tasks, refreshed, vanished, paused, next_cursor)
+        return Fetched(runs, tasks, refreshed, vanished, paused, next_cursor, active_tasks)
+
+    def _unlisted_active(self, listed: set[tuple[str, str]]) -> set[tuple[str, str]]:
+        """On Airflow 2, the store's active runs of this cluster that the changed-runs
+        query did not return (their tasks may have moved anyway); elsewhere none.
+
+        Every cycle asks for these tasks since the cursor, so the cursor bounds the
+        query: a task change after the previous cycle's listing began is newer than it."""
+        if self.client.api_version != "v1":
+            return set()
+        rows = Run.select(Run.dag_id, Run.dag_run_id).where(
+            (Run.cluster == self.cluster.name) & Run.status.in_(ACTIVE)
+        ).tuples()
+        return {(dag_id, dag_run_id) for dag_id, dag_run_id in rows} - listed
 
     def _runs_needing_tasks(
         self, runs: list[DagRunInfo], cursor: datetime

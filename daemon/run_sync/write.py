@@ -55,11 +55,7 @@ def write_runs(
         else:
             row = previous
         if key in tasks:
-            _write_tasks(row.id, tasks[key], now)
-            task_rows = TaskInstance.select(TaskInstance.task_id, TaskInstance.state).where(
-                TaskInstance.run_id == row.id
-            )
-            values.update(progress(task_rows).as_columns())
+            values.update(_write_tasks(row.id, tasks[key], now))
         changes = {k: v for k, v in values.items() if getattr(row, k) != v}
         if previous is None or changes:
             written += 1
@@ -71,6 +67,26 @@ def write_runs(
         Run.update(status="UNKNOWN", updated_at=now).where(Run.id == row.id).execute()
         written += 1
     return written, events
+
+
+def write_task_changes(
+    cluster: str, tasks: dict[RunKey, list[TaskInstanceInfo]], now: datetime
+) -> int:
+    """Write changed task instances of stored runs whose run row did not change (Airflow 2
+    does not move a run when a task starts), with the progress they imply; returns the
+    runs written."""
+    written = 0
+    for (dag_id, dag_run_id), changed in tasks.items():
+        row = Run.get_or_none((Run.cluster == cluster) & (Run.dag_id == dag_id)
+                              & (Run.dag_run_id == dag_run_id))
+        if row is None:
+            continue
+        values = _write_tasks(row.id, changed, now)
+        changes = {k: v for k, v in values.items() if getattr(row, k) != v}
+        if changes:
+            Run.update(**changes, updated_at=now).where(Run.id == row.id).execute()
+            written += 1
+    return written
 
 
 def write_confirmed_run(now: datetime, cluster: str, dataset: str, info: DagRunInfo) -> None:
@@ -125,7 +141,8 @@ def _failure_event(dataset: str, cluster: str, info: DagRunInfo) -> dict[str, An
     }
 
 
-def _write_tasks(run_id: int, tasks: list[TaskInstanceInfo], now: datetime) -> None:
+def _write_tasks(run_id: int, tasks: list[TaskInstanceInfo], now: datetime) -> dict[str, object]:
+    """Upsert one run's task instances; returns the run's progress columns after it."""
     stored = {(t.task_id, t.map_index): t for t in TaskInstance.select().where(TaskInstance.run_id == run_id)}
     for task in tasks:
         values = {
@@ -141,6 +158,10 @@ def _write_tasks(run_id: int, tasks: list[TaskInstanceInfo], now: datetime) -> N
                                 updated_at=now, **values)
         elif any(getattr(row, k) != v for k, v in values.items()):
             TaskInstance.update(updated_at=now, **values).where(TaskInstance.id == row.id).execute()
+    task_rows = TaskInstance.select(TaskInstance.task_id, TaskInstance.state).where(
+        TaskInstance.run_id == run_id
+    )
+    return progress(task_rows).as_columns()
 
 
 def write_pause_states(team: str, dag_ids: dict[str, str], paused: set[str], now: datetime) -> int:

@@ -30,7 +30,7 @@ from daemon.specs.model import SpecIssue, dataset_name_problem
 MAX_NODES = 100_000
 """Budget for YAML values, both as written and after expanding aliases."""
 MAX_DEPTH = 64
-"""Deepest nesting accepted; a spec needs four levels."""
+"""Deepest nesting accepted, as written and after expanding aliases; a spec needs four."""
 
 Path = tuple[str | int, ...]
 
@@ -55,22 +55,51 @@ _NON_PRINTABLE = re.compile(
 )
 
 
-class _TooManyNodes(Exception):
-    def __init__(self, mark: yaml.Mark | None):
+class _OverBudget(Exception):
+    """The document is larger or deeper than a spec can be; ``message`` says which."""
+
+    def __init__(self, message: str, mark: yaml.Mark | None):
+        super().__init__(message)
+        self.message = message
         self.mark = mark
 
 
+_TOO_DEEP = (f"YAML is nested too deeply (more than {MAX_DEPTH} levels); a spec needs only "
+             "a few levels, flatten it")
+# libyaml >= 0.2.6 (PyYAML 6.0.4's wheels) refuses deep flow nesting in its scanner,
+# before our composer sees the nodes.
+_LIBYAML_TOO_DEEP = "exceeded maximum nesting depth"
+
+
 class _BudgetComposer(Composer):
-    """Stops composing once the document has more than ``MAX_NODES`` values."""
+    """Stops composing once the document has more than ``MAX_NODES`` values or nests
+    deeper than ``MAX_DEPTH``.
+
+    The depth check is ours so that every parser gives the same message: the pure-Python
+    composer would hit Python's recursion limit, and newer libyaml releases refuse deep
+    nesting themselves with a message of their own.
+    """
 
     _composed = 0
+    _depth = 0
 
     def compose_node(self, parent: Node | None, index: int) -> Node | None:
         self._composed += 1
         if self._composed > MAX_NODES:
-            # peek_event comes from the parser half of the loader class.
-            raise _TooManyNodes(self.peek_event().start_mark)  # type: ignore[attr-defined]
-        return super().compose_node(parent, index)
+            raise _OverBudget(
+                f"file has more than {MAX_NODES:,} YAML values; a spec needs far fewer, "
+                "remove the bulk data", self._next_mark())
+        if self._depth >= MAX_DEPTH:
+            raise _OverBudget(_TOO_DEEP, self._next_mark())
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def _next_mark(self) -> yaml.Mark | None:
+        # peek_event comes from the parser half of the loader class.
+        return self.peek_event().start_mark  # type: ignore[attr-defined, no-any-return]
 
 
 class _TimestampsAsText(SafeConstructor):
@@ -108,7 +137,7 @@ else:
         """yaml.SafeLoader semantics with libyaml's scanner and parser (~6x faster).
 
         Composition stays in Python on purpose: libyaml's own composer recurses in C and
-        crashes the process on deeply nested input, where Python's raises RecursionError.
+        crashes the process on deeply nested input, and ours bounds depth and size.
         """
 
         def __init__(self, stream: str):
@@ -180,12 +209,11 @@ def _compose(text: str, path: str) -> tuple[Node | None, Any]:
     yaml_loader = Loader(text)
     try:
         return yaml_loader.get_single_node(), yaml_loader
-    except _TooManyNodes as exc:
-        _fail(path, f"file has more than {MAX_NODES:,} YAML values; a spec needs far "
-              "fewer, remove the bulk data", exc.mark.line + 1 if exc.mark else None)
-    except RecursionError:
-        _fail(path, "YAML is nested too deeply; a spec needs only a few levels")
+    except _OverBudget as exc:
+        _fail(path, exc.message, exc.mark.line + 1 if exc.mark else None)
     except yaml.MarkedYAMLError as exc:
+        if exc.problem == _LIBYAML_TOO_DEEP:
+            _fail(path, _TOO_DEEP, exc.problem_mark.line + 1 if exc.problem_mark else None)
         _fail(path, *_syntax_problem(exc, text))
     except yaml.YAMLError as exc:
         _fail(path, f"YAML could not be read: {exc}; fix the YAML syntax")
@@ -299,7 +327,8 @@ def _walk(root: MappingNode) -> tuple[dict[Path, int], list[SpecIssue]]:
 
 def _node_problem(node: Node, path: Path) -> str | None:
     if len(path) > MAX_DEPTH:
-        return f"values are nested more than {MAX_DEPTH} levels deep; flatten them"
+        return (f"aliases nest values more than {MAX_DEPTH} levels deep; write the values "
+                "out instead of nesting aliases")
     if isinstance(node, ScalarNode):
         return _scalar_problem(node)
     expected = _TAG + ("seq" if isinstance(node, SequenceNode) else "map")

@@ -146,6 +146,30 @@ def test_run_dry_run_and_paused_refusal(project, capsys):
         capsys, 3, "workflow", "run", "ds.adhoc", "--force")
 
 
+def test_no_wait_queues_for_the_next_daemon_start(project, capsys, tmp_path):
+    """SPEC §4: `daemon --once` from cron is supported, so --no-wait queues with no daemon
+    running and says so; the next `daemon --once` carries the action out."""
+    new = tmp_path / "new.yaml"
+    new.write_bytes(spec_yaml("ds.new"))
+    capsys.readouterr()
+    assert main(["workflow", "register", str(new), "--yes", "--no-wait"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("Queued action ") and "register ds.new" in out
+    assert err.strip() == (
+        "Note: daemon not running (last seen 0 s ago); the action runs when a daemon next "
+        "starts (`basecamp daemon`, or `basecamp daemon --once`).")
+    assert main(["daemon", "--once"]) == 0
+    assert (project / "specs" / "manual" / "ds.new.yaml").exists()
+    [row] = run_json(capsys, "workflow", "list", "-d", "ds.new", "--format", "json")
+    assert (row["source_type"], row["status"]) == ("manual", "active")
+    # A command that waits still refuses and queues nothing.
+    other = tmp_path / "other.yaml"
+    other.write_bytes(spec_yaml("ds.other"))
+    assert "Nothing was queued." in fails(capsys, 3, "workflow", "register", str(other), "--yes")
+    assert main(["daemon", "--once"]) == 0
+    assert not (project / "specs" / "manual" / "ds.other.yaml").exists()
+
+
 def test_register_checks_name_and_code_conflict(project, capsys, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_bytes(spec_yaml("bad name!"))

@@ -17,13 +17,17 @@ from daemon.store.models import Cluster
 
 
 def serve(delay: float) -> ThreadingHTTPServer:
-    """A loopback server answering ``/api/v2/version`` after ``delay`` seconds."""
+    """A loopback server answering ``/api/v2/version`` and the health probe's
+    ``/api/v2/dags`` after ``delay`` seconds."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
             time.sleep(delay)
-            body = json.dumps({"version": "3.3.2", "git_version": None}).encode()
-            self.send_response(200 if self.path == "/api/v2/version" else 404)
+            path = self.path.split("?")[0]
+            answers = {"/api/v2/version": {"version": "3.3.2", "git_version": None},
+                       "/api/v2/dags": {"dags": [], "total_entries": 0}}
+            body = json.dumps(answers.get(path, {})).encode()
+            self.send_response(200 if path in answers else 404)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()

@@ -285,3 +285,27 @@ def test_unreachable_or_missing_bucket_is_a_failed_listing_not_a_deletion(store,
     assert Workflow.select().where(Workflow.status == "active").count() == 3
     assert SpecFile.select().count() == 3
     assert kinds().count("sync_error") == 2
+
+
+def test_a_pause_written_while_the_sync_resolves_is_kept(store, monkeypatch):
+    """The sync resolves outside its write transaction; a pause that lands meanwhile
+    makes it resolve again inside, so the workflow stays paused with no next run."""
+    from daemon.run_sync.write import write_dataset_paused
+
+    source = MemorySpecStore()
+    source.write("code/a.yaml", spec_yaml("ds.a"))
+    sync = make_sync(store, source)
+    sync.run()
+    source.write("code/a.yaml", spec_yaml("ds.a", cron="0 7 * * *"))
+    plan = SpecSync._plan
+
+    def plan_then_pause(self, *args):
+        planned = plan(self, *args)
+        if not Workflow.get(Workflow.dataset_name == "ds.a").is_paused:
+            write_dataset_paused("ds.a", True, NOW)
+        return planned
+
+    monkeypatch.setattr(SpecSync, "_plan", plan_then_pause)
+    assert sync.run().ok
+    row = Workflow.get(Workflow.dataset_name == "ds.a")
+    assert (row.cron, row.is_paused, row.status, row.next_run) == ("0 7 * * *", True, "paused", None)

@@ -1,7 +1,7 @@
 """The run sync, pause state and cluster health against a real Airflow, with DAGs built
 by contrib/airflow/basecamp_dag_factory.py from spec files.
 
-Airflow 3.3 runs under the ``airflow`` marker, Airflow 2.10 under ``airflow2``; CI runs both.
+Airflow 3.3 runs under the ``airflow`` marker, Airflow 2.11 under ``airflow2``; CI runs both.
 """
 
 from __future__ import annotations
@@ -23,7 +23,11 @@ from tests.airflow_server import restart_airflow, wait_for_dag
 from tests.integration.conftest import TEAM, cluster_for, wait_until
 from tests.specs import spec_yaml
 
-PARAMS = "parameters:\n  - {name: fail, type: bool, required: false, default: false}\n"
+PARAMS = (
+    "parameters:\n"
+    "  - {name: fail, type: bool, required: false, default: false}\n"
+    "  - {name: demo_seconds, type: int, required: false, default: 0}\n"
+)
 
 @pytest.fixture
 def world(store, airflow, monkeypatch, request):
@@ -69,6 +73,31 @@ def test_runs_that_succeed_and_fail_are_synced_with_status_and_tasks(world):
     assert all(t.state == "success" and t.try_number >= 1 and t.duration_seconds is not None
                for t in tasks.values())
 
+def test_a_task_starting_shows_within_two_sync_cycles(world):
+    """Airflow 2 does not move a run's updated_at when a task starts: the run sync must
+    still show run_query running within two cycles of Airflow reporting it."""
+    client, sync, dag_id = world["client"], world["sync"], world["dags"]["ok"]
+    dag_run_id = f"it_slow_{datetime.now(timezone.utc):%H%M%S}"
+    client.trigger_dag_run(dag_id, dag_run_id, {"demo_seconds": 90})
+    try:
+        def airflow_runs_the_query() -> bool:
+            tasks = client.list_task_instances([(dag_id, dag_run_id)])
+            return any(t.task_id == "run_query" and t.state == "running" for t in tasks)
+
+        # Sync once a second, as the daemon would, until Airflow itself reports the task.
+        wait_until(airflow_runs_the_query, 120, "Airflow to run run_query", sync.run)
+        for _ in range(2):
+            sync.run()
+        run = stored(dag_id, dag_run_id)
+        task = TaskInstance.get_or_none((TaskInstance.run_id == run.id)
+                                        & (TaskInstance.task_id == "run_query"))
+        assert task is not None and task.state == "running", (
+            f"store shows run_query {task and task.state} two cycles after Airflow ran it")
+        assert (run.running, run.current_task) == (1, "run_query")
+    finally:
+        client.set_dag_run_state(dag_id, dag_run_id, "failed")
+
+
 def test_a_dag_paused_in_airflow_shows_paused(world):
     client, sync = world["client"], world["sync"]
     name = world["names"]["ok"]
@@ -87,6 +116,25 @@ def test_health_records_versions_and_latency(world, airflow):
     assert row.healthy and row.detected_api_version == airflow.api_version
     assert row.airflow_version.startswith("3." if airflow.api_version == "v2" else "2.")
     assert row.latency_ms > 0 and row.last_error is None
+
+@pytest.mark.airflow
+def test_a_wrong_password_is_unhealthy_with_the_reason(store, airflow3, monkeypatch):
+    """GET /version needs no auth: health must authenticate, or a cluster whose data
+    never arrives shows green."""
+    monkeypatch.setenv("IT_AIRFLOW_PASSWORD", "not-the-password")
+    cluster = cluster_for(airflow3)
+    upsert_clusters([cluster])
+    client = AirflowClient(cluster)
+    try:
+        assert not check_cluster(cluster.name, client, datetime.now(timezone.utc))
+    finally:
+        client.close()
+    row = Cluster.get(Cluster.name == cluster.name)
+    assert row.healthy is False and row.airflow_version is None
+    assert row.last_error == (
+        f"Airflow cluster {cluster.name} refused to issue a token: check username/password_env "
+        f"for cluster {cluster.name}")
+
 
 def trigger_when_ready(client: AirflowClient, dag_id: str, dag_run_id: str) -> None:
     """Trigger right after a restart: Airflow's own SQLite database answers 500
