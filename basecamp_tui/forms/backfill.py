@@ -104,7 +104,7 @@ class BackfillForm(ModalScreen[BackfillRequest | None]):
                 yield Input((self.today - timedelta(days=1)).isoformat(), id="end",
                             placeholder="YYYY-MM-DD", max_length=10)
             yield Checkbox("Parallel: start all runs at once", id="parallel")
-            yield ParameterFields(self.spec, id="fields")
+            yield ParameterFields(self.spec, backfill=True, id="fields")
             yield Static("", id="preview")
             yield Static("", classes="field-error -empty", id="form-error")
             with Horizontal(classes="dialog-buttons"):

@@ -54,9 +54,17 @@ class ParameterFields(Vertical):
     ParameterFields Input { margin: 0; }
     """
 
-    def __init__(self, spec: DatasetSpec, *, id: str | None = None) -> None:
+    def __init__(self, spec: DatasetSpec, *, backfill: bool = False,
+                 id: str | None = None) -> None:
         super().__init__(id=id)
         self.spec = spec
+        self.backfill = backfill
+        """In a backfill the parameters that take the logical date are filled per run:
+        they are shown, not asked for."""
+
+    def _asked(self) -> list[tuple[int, Parameter]]:
+        return [(index, parameter) for index, parameter in enumerate(self.spec.parameters)
+                if not (self.backfill and parameter.takes_logical_date)]
 
     def compose(self) -> ComposeResult:
         if not self.spec.parameters:
@@ -65,6 +73,10 @@ class ParameterFields(Vertical):
             return
         for index, parameter in enumerate(self.spec.parameters):
             label = Text.assemble((parameter.name, "bold"), f"  {parameter.type}  ")
+            if self.backfill and parameter.takes_logical_date:
+                label.append("each run's logical date", style="green")
+                yield Static(label, classes="field-label")
+                continue
             label.append("required" if parameter.required else "optional",
                          style="yellow" if parameter.required else "dim")
             if parameter.description:
@@ -76,7 +88,7 @@ class ParameterFields(Vertical):
     def values(self) -> dict[str, str]:
         """The parameters given (empty fields are left out, so defaults apply)."""
         result: dict[str, str] = {}
-        for index, parameter in enumerate(self.spec.parameters):
+        for index, parameter in self._asked():
             value = self.query_one(f"#param-{index}", Input).value
             if parameter.type != "string":
                 value = value.strip()
@@ -110,12 +122,12 @@ class ParameterFields(Vertical):
     def problem(self) -> str | None:
         """The first problem of the whole set (a field's type, then a missing required
         parameter), or None when the daemon would accept these values."""
-        for index in range(len(self.spec.parameters)):
+        for index, _parameter in self._asked():
             problem = self._check(index)
             if problem:
                 return problem
         try:
-            validate_parameters(self.spec, self.values())
+            validate_parameters(self.spec, self.values(), backfill=self.backfill)
         except UserError as exc:
             return str(exc)
         return None

@@ -43,7 +43,7 @@ from basecamp_tui.screens.formatting import (
 from daemon.actions.queue import OPEN
 from daemon.errors import BasecampError
 from daemon.specs import DatasetSpec, next_fire_times
-from daemon.store.models import Action, Run, Workflow
+from daemon.store.models import Action, Run, SpecFile, Workflow
 
 RECENT_RUNS = 30
 FIRE_TIMES = 5
@@ -73,6 +73,8 @@ class WorkflowData:
     pending: list[Action] = field(default_factory=list)
     fire_times: list[datetime] = field(default_factory=list)
     fire_error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    """The spec file's warnings (unknown keys, parameters a scheduled run cannot supply)."""
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
@@ -91,6 +93,9 @@ def load_workflow(name: str, source_type: str, now: datetime) -> WorkflowData:
     pending = list(Action.select().where(
         (Action.target == name) & Action.state.in_(OPEN)).order_by(Action.id))
     data = WorkflowData(row=row, pair=rows, runs=runs, pending=pending, now=now)
+    if row is not None and row.spec_path:
+        spec_file = SpecFile.get_or_none(SpecFile.path == row.spec_path)
+        data.warnings = list(spec_file.warnings or []) if spec_file else []
     if row is not None and row.cron:
         try:
             data.fire_times = next_fire_times(row.cron, row.timezone or "UTC", now, FIRE_TIMES)
@@ -188,7 +193,7 @@ class WorkflowDetailScreen(Screen[None]):
                      style="red"))
             return
         spec = DatasetSpec.from_json(row.spec) if row.spec else None
-        self.query_one("#wf-summary", Static).update(self._summary(row, spec))
+        self.query_one("#wf-summary", Static).update(self._summary(row, spec, data.warnings))
         self.query_one("#wf-schedule", Static).update(self._schedule(data, spec))
         self.query_one("#wf-params", Static).update(self._parameters(spec))
         self.query_one("#wf-sources", Static).update(self._sources(data))
@@ -221,7 +226,7 @@ class WorkflowDetailScreen(Screen[None]):
     def app_read_only(self) -> bool:
         return bool(getattr(self.app, "read_only", False))
 
-    def _summary(self, row: Workflow, spec: DatasetSpec | None) -> Table:
+    def _summary(self, row: Workflow, spec: DatasetSpec | None, warnings: list[str]) -> Table:
         grid = Table.grid(padding=(0, 2))
         grid.add_column(style="bold", no_wrap=True)
         grid.add_column(overflow="fold")
@@ -235,6 +240,8 @@ class WorkflowDetailScreen(Screen[None]):
         grid.add_row("Spec file", literal(row.spec_path))
         if row.spec_error:
             grid.add_row(Text("Spec error", style="bold red"), literal(row.spec_error, "red"))
+        for warning in warnings:
+            grid.add_row(Text("Warning", style="bold yellow"), literal(warning, "yellow"))
         return grid
 
     def _schedule(self, data: WorkflowData, spec: DatasetSpec | None) -> Group | Text:
@@ -283,6 +290,8 @@ class WorkflowDetailScreen(Screen[None]):
             table.add_column(column, overflow="fold")
         for p in spec.parameters:
             default = "-" if p.default is None else default_text(p.default)
+            if p.takes_logical_date:
+                default = "scheduled runs and backfills: the logical date"
             table.add_row(literal(p.name), p.type, "yes" if p.required else "no",
                           literal(default), literal(p.description))
         return table

@@ -1,4 +1,4 @@
-"""basecamp DAG factory: one Airflow DAG per effective dataset spec (Airflow 3, and 2.10).
+"""basecamp DAG factory: one Airflow DAG per effective dataset spec (Airflow 3, and 2.10+).
 
 Drop this single file into an Airflow DAG folder next to a local copy of the basecamp spec
 store (the usual S3 -> DAG-folder sync). It imports nothing from basecamp: only the
@@ -25,7 +25,12 @@ the spec's connection_id, else a placeholder that logs the rendered query) -> pu
 A broken spec (bad YAML, missing fields, bad cron) is logged and skipped; it never breaks
 the other DAGs. Required parameters have no default and Airflow enforces them when a run
 is triggered; a scheduled DAG may not declare a param without a default in Airflow, so
-there the param defaults to null and `prepare` fails the run that lacks it.
+there the param defaults to null and `prepare` fails the run that lacks it, except for the
+parameters that take the logical date: required, no default, and of type date or named
+execution_date / logical_date / ds. Scheduled and backfill runs fill those with the run's
+logical date (YYYY-MM-DD in the workflow's timezone); basecamp's spec parser applies the
+same rule and warns, as this file logs, about any other required parameter without a
+default on a scheduled workflow.
 """
 
 from __future__ import annotations
@@ -66,6 +71,9 @@ NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 MAX_SPEC_BYTES = 1024 * 1024
 PARAM_TYPES = {"string": "string", "int": "integer", "float": "number", "bool": "boolean",
                "date": "string"}
+LOGICAL_DATE_NAMES = ("execution_date", "logical_date", "ds")
+LOGICAL_DATE_RUN_TYPES = ("scheduled", "backfill")
+LOGICAL_DATE_NOTE = "scheduled runs and backfills: the logical date"
 START_DATE = (2024, 1, 1)
 
 
@@ -146,13 +154,32 @@ def dag_id_for(prefix: str, name: str) -> str:
     return f"{prefix}__{name}" if prefix else name
 
 
+def _default(p: dict[str, Any]) -> Any:
+    default = p.get("default")
+    if isinstance(default, (datetime.date, datetime.datetime)):
+        default = default.isoformat()[:10]
+    return default
+
+
+def takes_logical_date(p: dict[str, Any]) -> bool:
+    """Same rule as basecamp's Parameter.takes_logical_date."""
+    return bool(p.get("required")) and _default(p) is None and (
+        p.get("type", "string") == "date" or p.get("name") in LOGICAL_DATE_NAMES)
+
+
+def unschedulable_warning(name: str) -> str:
+    """Same words as basecamp's spec warning."""
+    return (f"parameter {name} is required but a scheduled run cannot supply it: give it a "
+            "default or make it optional")
+
+
 def _param(p: dict[str, Any], scheduled: bool) -> Any:
     kind = p.get("type", "string")
     extra: dict[str, Any] = {"format": "date"} if kind == "date" else {}
     desc = p.get("description") or f"{kind}, {'required' if p.get('required') else 'optional'}"
-    default = p.get("default")
-    if isinstance(default, (datetime.date, datetime.datetime)):
-        default = default.isoformat()[:10]
+    if takes_logical_date(p):
+        desc = f"{desc} ({LOGICAL_DATE_NOTE})"
+    default = _default(p)
     if default is not None:
         return Param(default, type=PARAM_TYPES[kind], description=desc, **extra)
     if p.get("required") and not scheduled:  # no default: Airflow enforces it at trigger
@@ -181,6 +208,15 @@ def _should_fail(name: str, context: dict[str, Any]) -> bool:
         conf.get("fail"))
 
 
+def _logical_day(context: dict[str, Any], tz: Any) -> str | None:
+    """The run's logical date as YYYY-MM-DD in ``tz``, for scheduled and backfill runs."""
+    run_type = getattr(context.get("dag_run"), "run_type", None)
+    logical_date = context.get("logical_date")
+    if getattr(run_type, "value", run_type) not in LOGICAL_DATE_RUN_TYPES or logical_date is None:
+        return None
+    return pendulum.instance(logical_date).in_timezone(tz).to_date_string()
+
+
 def _query_text(spec: dict[str, Any], path: Path, spec_dir: Path) -> str | None:
     query_file = spec.get("query_file")
     if not query_file:
@@ -204,6 +240,11 @@ def build_dag(source: str, path: Path, spec: dict[str, Any], spec_dir: Path, pre
     spec_params = spec.get("parameters") or []
     params = {p["name"]: _param(p, scheduled=enabled) for p in spec_params}
     required = [p["name"] for p in spec_params if p.get("required")]
+    dated = [p["name"] for p in spec_params if takes_logical_date(p)]
+    if enabled:
+        for p in spec_params:
+            if p.get("required") and _default(p) is None and p["name"] not in dated:
+                log.warning("basecamp: %s: %s", name, unschedulable_warning(p["name"]))
     query = _query_text(spec, path, spec_dir)
     if spec.get("connection_id") and query is None:
         raise SpecError(f"{name}: query_file {spec.get('query_file')!r} not found")
@@ -227,6 +268,10 @@ def build_dag(source: str, path: Path, spec: dict[str, Any], spec_dir: Path, pre
         @task(task_id="prepare")
         def prepare(**context: Any) -> dict[str, Any]:
             values = {k: v for k, v in (context.get("params") or {}).items()}
+            day = _logical_day(context, tz)
+            for key in dated:
+                if values.get(key) in (None, "") and day is not None:
+                    values[key] = day
             missing = [k for k in required if values.get(k) in (None, "")]
             if missing:
                 raise ValueError(f"Missing required parameter: {', '.join(missing)}")

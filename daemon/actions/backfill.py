@@ -52,6 +52,16 @@ def run_backfill(ctx: ExecContext, action: Action, checked: Validated) -> Outcom
     return _airflow2(ctx, action, client, dag_id, checked, base)
 
 
+def logical_date_params(checked: Validated, logical_date: datetime) -> dict[str, str]:
+    """The parameters that take the run's logical date, as YYYY-MM-DD in the workflow's
+    timezone (Airflow 2 runs are triggered one by one, so basecamp fills them; on Airflow
+    3 the DAG factory fills them in backfill runs)."""
+    spec = checked.spec
+    assert spec is not None
+    day = logical_date.astimezone(ZoneInfo(spec.schedule.timezone)).date().isoformat()
+    return {p.name: day for p in spec.parameters if p.takes_logical_date}
+
+
 def _iso(value: datetime) -> str:
     return value.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -136,8 +146,9 @@ def _airflow2(ctx: ExecContext, action: Action, client: AirflowClient, dag_id: s
     runs: dict[str, DagRunInfo] = {}
 
     def trigger(index: int) -> DagRunInfo:
+        conf = {**checked.conf, **logical_date_params(checked, dates[index])}
         try:
-            info = client.trigger_dag_run(dag_id, run_ids[index], checked.conf,
+            info = client.trigger_dag_run(dag_id, run_ids[index], conf,
                                           logical_date=dates[index], note=note)
         except AirflowConflict:
             info = client.get_dag_run(dag_id, run_ids[index])

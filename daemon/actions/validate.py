@@ -95,7 +95,7 @@ def _text(value: Any) -> str:
 def _backfill(target: str, source: str | None, params: dict[str, Any]) -> Validated:
     row = check_action("backfill", target, source)
     spec = DatasetSpec.from_json(row.spec)
-    conf = validate_parameters(spec, _strings(params.get("parameters")))
+    conf = validate_parameters(spec, _strings(params.get("parameters")), backfill=True)
     require_cluster(row)
     try:
         start = date.fromisoformat(str(params.get("start")))

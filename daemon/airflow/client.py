@@ -219,10 +219,10 @@ class AirflowClient(BackfillsAPI):
     def trigger_dag_run(self, dag_id: str, dag_run_id: str, conf: dict[str, Any], *,
                         logical_date: datetime | None = None,
                         note: str | None = None) -> DagRunInfo:
-        """Create a run with our ``dag_run_id``. Retried only when the request never
-        left (a retry after a lost answer could run it twice); a 409
-        (:class:`AirflowConflict`) means a run with this id exists: the caller's retry
-        already succeeded."""
+        """Create a run with our ``dag_run_id``, which makes the POST idempotent: it is
+        retried like a GET (Airflow on SQLite answers 500 while its database is locked),
+        and a retry whose first attempt went through gets a 409
+        (:class:`AirflowConflict`): a run with this id exists, which callers handle."""
         body: dict[str, Any] = {"dag_run_id": dag_run_id, "conf": conf}
         if self.api_version == "v2":
             # Airflow 3 requires the key; null lets it run "now" with no logical date.
@@ -232,7 +232,7 @@ class AirflowClient(BackfillsAPI):
         if note is not None:
             body["note"] = note
         path = f"{self._base}/dags/{_seg(dag_id)}/dagRuns"
-        response = self._session.request("POST", path, json=body, retry=Retry.CONNECT_ONLY)
+        response = self._session.request("POST", path, json=body)
         return self._parse(dag_run_from_json, self._json(response, path), path)
 
     def set_dag_run_state(self, dag_id: str, dag_run_id: str, state: str) -> DagRunInfo:

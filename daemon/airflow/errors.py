@@ -139,7 +139,9 @@ def error_for_status(cluster: str, status: int, body: str, *,
                                 f"{cluster}", status=status)
     if status == 403:
         return AirflowPermissionError(cluster, f"permission denied on Airflow cluster {cluster}"
-                                      f"{on}: give the configured user the needed role",
+                                      f"{on}: give the configured user the needed role (Airflow "
+                                      "2.11 also answers 403 to a wrong username or password: "
+                                      f"check username/password_env for cluster {cluster})",
                                       status=status)
     if status == 404:
         return AirflowNotFound(cluster, f"not found on Airflow cluster {cluster}{on}",

@@ -56,6 +56,22 @@ class Parameter:
     default: object | None = None
     description: str = ""
 
+    @property
+    def takes_logical_date(self) -> bool:
+        """Scheduled runs and backfills fill this parameter with the run's logical date
+        (YYYY-MM-DD in the workflow's timezone): it is required, has no default, and is a
+        date or carries one of the seeds' names for it. The DAG factory has the same rule."""
+        return (self.required and self.default is None
+                and (self.type == "date" or self.name in LOGICAL_DATE_NAMES))
+
+    @property
+    def unschedulable(self) -> bool:
+        """Required, no default, and not a logical date: a scheduled run cannot supply it."""
+        return self.required and self.default is None and not self.takes_logical_date
+
+
+LOGICAL_DATE_NAMES = ("execution_date", "logical_date", "ds")
+
 
 @dataclass(frozen=True)
 class Schedule:

@@ -32,17 +32,24 @@ def parse_param_assignments(items: list[str]) -> dict[str, str]:
     return result
 
 
-def validate_parameters(spec: DatasetSpec, given: dict[str, str]) -> dict[str, object]:
+def validate_parameters(spec: DatasetSpec, given: dict[str, str], *,
+                        backfill: bool = False) -> dict[str, object]:
     """Typed parameter values for a run, in declaration order.
 
     Optional parameters that are not given take their default; those without a default
-    are left out.
+    are left out. In a backfill the parameters that take the logical date are filled per
+    run (by basecamp on Airflow 2, by the DAG factory on Airflow 3), so they are neither
+    required nor accepted here.
     """
     declared = {p.name: p for p in spec.parameters}
     for name in given:
         if name not in declared:
             raise UserError(f"Unknown parameter '{name}'. {_allowed(spec)}")
-    missing = [p.name for p in spec.parameters if p.required and p.name not in given]
+        if backfill and declared[name].takes_logical_date:
+            raise UserError(f"Parameter '{name}' is each backfilled run's logical date; "
+                            "leave it out")
+    missing = [p.name for p in spec.parameters if p.required and p.name not in given
+               and not (backfill and p.takes_logical_date)]
     if missing:
         noun = "parameter" if len(missing) == 1 else "parameters"
         raise UserError(f"Missing required {noun}: {', '.join(missing)}")

@@ -98,6 +98,11 @@ class _Checker:
         schedule = self.schedule(top)
         if self.errors:
             return None
+        assert parameters is not None and schedule is not None
+        if schedule.enabled:
+            for index, parameter in enumerate(parameters):
+                if parameter.unschedulable:
+                    self.warn(("parameters", index), unschedulable_warning(parameter.name))
         assert name and owner and team and parameters is not None and schedule
         return DatasetSpec(
             name=name, type="Dataset", owner=owner, team=team, description=fields[0] or "",
@@ -374,3 +379,10 @@ def _show(value: object) -> str:
 
 def _by_line(issue: SpecIssue) -> tuple[bool, int]:
     return issue.line is None, issue.line or 0
+
+
+def unschedulable_warning(name: str) -> str:
+    """The warning on a required parameter that a scheduled run cannot supply (the DAG
+    factory logs the same words)."""
+    return (f"parameter {name} is required but a scheduled run cannot supply it: give it a "
+            "default or make it optional")

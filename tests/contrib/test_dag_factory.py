@@ -14,12 +14,13 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import httpx
 import pytest
 
 from daemon.naming import dag_id_for
+from daemon.specs import parse_spec
 from tests.airflow_server import (
     AIRFLOW2_VERSION,
     AIRFLOW3_VERSION,
@@ -54,7 +55,7 @@ for dag_id, dag in bag.dags.items():
         p = dag.params.get_param(key)
         notset = type(p.value).__name__ == "ArgNotSet" or "NOTSET" in repr(p.value)
         params[key] = {"has_default": not notset, "default": None if notset else p.value,
-                       "schema": p.schema}
+                       "schema": p.schema, "description": p.description}
     tz = getattr(tt, "timezone", None) or getattr(tt, "_timezone", None)
     out[dag_id] = {
         "schedule": getattr(tt, "expression", None) or getattr(tt, "_expression", None),
@@ -134,12 +135,13 @@ def write_awkward_specs(spec_dir: Path) -> None:
         path.write_text(text)
 
 
-def run_dagbag(version: str, tmp_path: Path) -> dict[str, Any]:
+def run_dagbag(version: str, tmp_path: Path,
+               write_specs: Callable[[Path], None] = write_awkward_specs) -> dict[str, Any]:
     venv = ensure_airflow_venv(version)
     dags_dir = tmp_path / "dags"
     dags_dir.mkdir()
     shutil.copy(FACTORY_FILE, dags_dir / FACTORY_FILE.name)
-    write_awkward_specs(dags_dir / "specs")
+    write_specs(dags_dir / "specs")
     home = tmp_path / "airflow_home"
     home.mkdir()
     env = airflow_env(venv, home, dags_dir, {
@@ -195,7 +197,8 @@ def check_dagbag(report: dict[str, Any]) -> None:
     assert manual["start_date_tz"] == "Europe/Berlin"
     assert manual["params"]["day"] == {
         "has_default": False, "default": None,
-        "schema": {"type": "string", "format": "date"}}
+        "schema": {"type": "string", "format": "date"},
+        "description": "date, required (scheduled runs and backfills: the logical date)"}
     assert manual["params"]["n"]["has_default"] is False
     assert manual["params"]["n"]["schema"]["type"] == "integer"
 
@@ -238,6 +241,66 @@ def test_dagbag_airflow2(tmp_path: Path) -> None:
     check_dagbag(run_dagbag(AIRFLOW2_VERSION, tmp_path))
 
 
+# The parameter rule (which required parameters take the logical date, which ones a
+# scheduled run cannot supply), over the same specs in basecamp's parser and the factory.
+PARAMETER_RULE_SPECS = {
+    "rule.seed": (True, "  - {name: execution_date, type: string, required: true}\n"
+                        "  - {name: limit, type: int, required: false, default: 100}\n"),
+    "rule.date": (True, "  - {name: day, type: date, required: true}\n"),
+    "rule.names": (True, "  - {name: ds, type: string, required: true}\n"
+                         "  - {name: logical_date, type: string, required: true}\n"),
+    "rule.other": (True, "  - {name: region, type: string, required: true}\n"
+                         "  - {name: n, type: int, required: true}\n"
+                         "  - {name: execution_date, type: date, required: true}\n"),
+    "rule.defaults": (True, "  - {name: day, type: date, required: false, default: 2024-01-01}\n"
+                            "  - {name: execution_date, type: string}\n"),
+    "rule.unscheduled": (False, "  - {name: day, type: date, required: true}\n"
+                                "  - {name: region, type: string, required: true}\n"),
+}
+
+
+def write_rule_specs(spec_dir: Path) -> None:
+    for name, (enabled, parameters) in PARAMETER_RULE_SPECS.items():
+        path = spec_dir / "code" / f"{name}.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(spec(name, enabled=enabled, extra="parameters:\n" + parameters))
+
+
+def basecamp_parameter_rule() -> tuple[set[tuple[str, str]], set[str]]:
+    """(dataset, parameter) pairs that take the logical date, and the warnings."""
+    dated, warnings = set(), set()
+    for name, (enabled, parameters) in PARAMETER_RULE_SPECS.items():
+        parsed = parse_spec(spec(name, enabled=enabled, extra="parameters:\n" + parameters)
+                            .encode(), f"{name}.yaml", 1 << 20)
+        dated |= {(name, p.name) for p in parsed.spec.parameters if p.takes_logical_date}
+        warnings |= {f"{name}: {w.message}" for w in parsed.warnings}
+    return dated, warnings
+
+
+@pytest.mark.parametrize("version", [
+    pytest.param(AIRFLOW3_VERSION, marks=pytest.mark.airflow),
+    pytest.param(AIRFLOW2_VERSION, marks=pytest.mark.airflow2),
+])
+def test_the_factory_and_basecamp_agree_on_the_parameter_rule(version: str, tmp_path: Path):
+    report = run_dagbag(version, tmp_path, write_rule_specs)
+    assert report["import_errors"] == {}
+    factory_dated = {
+        (dag_id.removeprefix(f"{PREFIX}__"), key)
+        for dag_id, dag in report["dags"].items() for key, param in dag["params"].items()
+        if "scheduled runs and backfills: the logical date" in (param["description"] or "")
+    }
+    factory_warnings = {line.removeprefix("basecamp: ") for line in report["warnings"]}
+    dated, warnings = basecamp_parameter_rule()
+    assert factory_dated == dated
+    assert factory_warnings == warnings
+    assert dated == {("rule.seed", "execution_date"), ("rule.date", "day"),
+                     ("rule.names", "ds"), ("rule.names", "logical_date"),
+                     ("rule.other", "execution_date"), ("rule.unscheduled", "day")}
+    assert warnings == {
+        f"rule.other: parameter {p} is required but a scheduled run cannot supply it: give "
+        "it a default or make it optional" for p in ("region", "n")}
+
+
 # --- live Airflow 3 ------------------------------------------------------------------
 
 
@@ -265,11 +328,18 @@ def task_states(server: AirflowServer, dag_id: str, run_id: str) -> dict[str, st
 
 
 def trigger(server: AirflowServer, dag_id: str, run_id: str, conf: dict) -> httpx.Response:
+    """POST a run; Airflow on SQLite answers 500 while its database is locked (the run is
+    not created then), so a 500 is tried again."""
     body: dict[str, Any] = {"dag_run_id": run_id, "conf": conf}
     if server.api_version == "v2":
         body["logical_date"] = None  # required in Airflow 3 (null: no logical date)
     with server.client() as client:
-        return client.post(f"{server.api}/dags/{dag_id}/dagRuns", json=body)
+        for _ in range(5):
+            response = client.post(f"{server.api}/dags/{dag_id}/dagRuns", json=body)
+            if response.status_code != 500:
+                break
+            time.sleep(2)
+        return response
 
 
 def write_spec(server: AirflowServer, rel: str, text: str) -> None:

@@ -34,6 +34,16 @@ def test_valid_parameters_get_defaults() -> None:
         "execution_date": "x", "limit": 5}
 
 
+def test_a_backfill_fills_the_logical_date_itself() -> None:
+    assert validate_parameters(SPEC, {}, backfill=True) == {"limit": 100}
+    with pytest.raises(UserError) as info:
+        validate_parameters(SPEC, {"execution_date": "2024-01-01"}, backfill=True)
+    assert str(info.value) == ("Parameter 'execution_date' is each backfilled run's logical "
+                               "date; leave it out")
+    with pytest.raises(UserError, match="Missing required parameter: execution_date"):
+        validate_parameters(SPEC, {})
+
+
 def test_unknown_parameter_lists_the_allowed_ones() -> None:
     with pytest.raises(UserError) as info:
         validate_parameters(SPEC, {"execution_date": "x", "undefined_param": "v"})

@@ -194,6 +194,19 @@ def test_required_parameter_with_default_is_a_warning() -> None:
         "or set required: false", 7),)
 
 
+def test_a_required_parameter_a_schedule_cannot_supply_is_a_warning() -> None:
+    params = ("parameters:\n  - {name: execution_date, type: string, required: true}\n"
+              "  - {name: day, type: date, required: true}\n"
+              "  - {name: limit, type: int, required: true}\n")
+    parsed = parse(MINIMAL + params)
+    assert parsed.warnings == (SpecIssue(
+        "parameter limit is required but a scheduled run cannot supply it: give it a "
+        "default or make it optional", 9),)
+    assert [p.takes_logical_date for p in parsed.spec.parameters] == [True, True, False]
+    unscheduled = MINIMAL.replace("schedule:\n", "schedule:\n  enabled: false\n")
+    assert parse(unscheduled + params).warnings == ()
+
+
 def test_webhook_target() -> None:
     text = MINIMAL + "  notifications:\n    on_failure:\n" \
         "      - {type: webhook, url: 'https://hooks.example.com/x'}\n"

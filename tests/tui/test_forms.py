@@ -243,11 +243,19 @@ async def test_backfill_form_parameter_errors(store: Any) -> None:
         await settle(pilot)
         form = app.form
         text = plain(form.query_one("#preview", Static))
-        assert text.startswith("7 runs") and text.endswith(
-            "Missing required parameter: execution_date")
+        # execution_date takes each run's logical date: shown, not asked for
+        assert text.startswith("7 runs") and "Missing" not in text
+        labels = [plain(label) for label in form.query(".field-label").results(Static)]
+        assert labels[0] == "execution_date  date  each run's logical date"
+        assert not form.query("#param-0")
         form.query_one("#fields").set_value("limit", "x1")
         await settle(pilot)
         assert error_of(form, "#param-1-error") == "Parameter 'limit' must be an int, got 'x1'"
         form.action_submit()
         await settle(pilot)
         assert app.result is NO_RESULT
+        form.query_one("#fields").set_value("limit", "12")
+        await settle(pilot)
+        form.action_submit()
+        await until(pilot, lambda: app.result is not NO_RESULT)
+        assert app.result.parameters == {"limit": "12"}

@@ -9,6 +9,7 @@ import pytest
 from daemon.airflow import (
     AirflowBadRequest,
     AirflowCircuitOpen,
+    AirflowConflict,
     AirflowConnectionError,
     AirflowError,
     AirflowNotFound,
@@ -133,19 +134,21 @@ def test_timeouts_come_from_the_cluster_config(router, make_client):
     assert route.calls.last.request.extensions["timeout"]["connect"] == 2
 
 
-@pytest.mark.parametrize("side_effect", [httpx.Response(500), httpx.Response(503),
-                                         httpx.ReadTimeout, httpx.RemoteProtocolError])
-def test_trigger_is_not_retried_once_sent(router, make_client, side_effect):
-    route = router.post(TRIGGER).mock(side_effect=[side_effect])
-    with pytest.raises(AirflowError):
-        make_client().trigger_dag_run("d", "r", {})
-    assert route.call_count == 1
-
-
-@pytest.mark.parametrize("exc", [httpx.ConnectError, httpx.ConnectTimeout])
-def test_trigger_is_retried_when_the_connection_failed(router, make_client, exc):
-    route = router.post(TRIGGER).mock(side_effect=[exc, httpx.Response(200, json=RUN_JSON)])
+@pytest.mark.parametrize("failure", [httpx.Response(500), httpx.Response(503),
+                                     httpx.ReadTimeout, httpx.RemoteProtocolError,
+                                     httpx.ConnectError, httpx.ConnectTimeout])
+def test_trigger_is_retried_since_our_run_id_makes_it_idempotent(router, make_client, failure):
+    route = router.post(TRIGGER).mock(side_effect=[failure, httpx.Response(200, json=RUN_JSON)])
     assert make_client().trigger_dag_run("d", "r", {}).dag_run_id == "r"
+    assert route.call_count == 2
+
+
+def test_a_retried_trigger_whose_first_attempt_went_through_is_a_conflict(router, make_client):
+    """The caller learns that a run with its id exists (and checks it is its own)."""
+    route = router.post(TRIGGER).mock(side_effect=[httpx.ReadTimeout,
+                                                   httpx.Response(409, json={})])
+    with pytest.raises(AirflowConflict):
+        make_client().trigger_dag_run("d", "r", {})
     assert route.call_count == 2
 
 
