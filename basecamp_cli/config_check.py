@@ -11,8 +11,8 @@ import click
 from basecamp_cli.options import global_options, globals_of
 from basecamp_cli.output import print_json, print_table
 from daemon.airflow import AirflowClient
-from daemon.config import load_config
-from daemon.errors import BasecampError
+from daemon.core.config import load_config
+from daemon.core.errors import BasecampError
 from daemon.store import migrations
 from daemon.store.db import connect
 
@@ -41,7 +41,7 @@ def config_group() -> None:
 @click.pass_context
 def check_command(ctx: click.Context) -> None:
     """Validate the config and reach the store, the spec store and every cluster."""
-    from daemon.runtime import spec_store_for
+    from daemon.runtime.daemon import spec_store_for
 
     config = load_config(globals_of(ctx).config)  # a broken file: exit 1 with file:line
     source = str(config.source) if config.source else "embedded defaults (no config file)"

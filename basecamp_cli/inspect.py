@@ -10,7 +10,7 @@ import click
 from basecamp_cli.options import global_options, globals_of
 from basecamp_cli.output import render, short_time
 from basecamp_cli.store import open_for_cli
-from daemon import queries, run_queries
+from daemon.read import runs as run_queries, workflows as queries
 
 SPEC_COLUMNS = (
     ("PATH", lambda r: r["path"]),

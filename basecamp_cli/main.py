@@ -17,9 +17,9 @@ from basecamp_cli.inspect import clusters_command, events_command, specs_command
 from basecamp_cli.options import global_options, globals_of
 from basecamp_cli.ui import ui_command
 from basecamp_cli.workflow import workflow
-from daemon.config import Config, load_config
-from daemon.errors import BasecampError
-from daemon.logfmt import JsonFormatter, StderrHandler
+from daemon.core.config import Config, load_config
+from daemon.core.errors import BasecampError
+from daemon.core.logfmt import JsonFormatter, StderrHandler
 from daemon.store import migrations
 from daemon.store.db import bind_store
 
@@ -55,7 +55,7 @@ def daemon_command(ctx: click.Context, once: bool, log_format: str,
                    allow_mass_removal: bool) -> None:
     """Sync specs, runs and cluster health into the store and carry out queued actions
     (foreground; logs to stderr; SIGTERM stops, SIGHUP reloads the config)."""
-    from daemon.runtime import Daemon
+    from daemon.runtime.daemon import Daemon
 
     config = load(ctx)
     configure_logging(globals_of(ctx).verbose, log_format)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from basecamp_cli.options import globals_of
-from daemon.clusters import upsert_clusters
-from daemon.config import Config, load_config
+from daemon.store.clusters import upsert_clusters
+from daemon.core.config import Config, load_config
 from daemon.store.db import open_store
 
 

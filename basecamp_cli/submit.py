@@ -17,9 +17,9 @@ import click
 from basecamp_cli.options import globals_of
 from basecamp_cli.output import print_json
 from daemon.actions import enqueue_checked, outcome_json, validate_request, wait_for
-from daemon.config import Config
-from daemon.errors import BasecampError, DaemonUnavailable
-from daemon.lease import daemon_status, require_daemon
+from daemon.core.config import Config
+from daemon.core.errors import BasecampError, DaemonUnavailable
+from daemon.store.lease import daemon_status, require_daemon
 from daemon.store.models import Action
 
 DEFAULT_TIMEOUT_SECONDS = 120.0

@@ -11,11 +11,11 @@ import click
 from basecamp_cli.options import global_options, globals_of
 from basecamp_cli.output import print_json, render, short_time
 from basecamp_cli.store import open_for_cli
-from daemon import queries, run_queries
+from daemon.read import runs as run_queries, workflows as queries
 from basecamp_cli.submit import submit
 from daemon.actions.validate import spec_errors, validate_request
-from daemon.errors import UserError
-from daemon.permissions import check_action, check_register
+from daemon.core.errors import UserError
+from daemon.actions.permissions import check_action, check_register
 from daemon.specs import SpecInvalid, parse_spec
 from daemon.specs.params import parse_param_assignments
 

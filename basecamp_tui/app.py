@@ -17,11 +17,11 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from basecamp_tui.commands import BasecampCommands
-from basecamp_tui.data import ActionRow, StoreReader
+from daemon.read.changes import ActionRow, StoreReader
 from basecamp_tui.live import StoreFailed, StoreLoaded, Watcher
 from basecamp_tui.messages import StoreChanged
 from basecamp_tui.tabs.screen import ActionsMainScreen, MainScreen
-from daemon.config import UI_KEY_DEFAULTS, Config
+from daemon.core.config import UI_KEY_DEFAULTS, Config
 
 FAILED_STATES = ("failed", "rejected")
 FINISHED_STATES = ("done", "failed", "rejected")

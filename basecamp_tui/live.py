@@ -1,7 +1,7 @@
 """The store watcher: one thread that asks the store what changed, every POLL_SECONDS.
 
 It owns its own database connection (peewee connections are per thread) and a
-:class:`~basecamp_tui.data.StoreReader`; it posts :class:`StoreLoaded` to the app only
+:class:`~daemon.read.changes.StoreReader`; it posts :class:`StoreLoaded` to the app only
 when something changed, so an idle dashboard costs a few index look-ups per poll and no
 repaint. ``post_message`` is thread-safe.
 """
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
-from basecamp_tui.data import Changes, StoreReader
+from daemon.read.changes import Changes, StoreReader
 from daemon.store.models import database_proxy
 
 log = logging.getLogger(__name__)

@@ -26,8 +26,8 @@ from basecamp_tui.forms.backfill import BackfillRequest
 from basecamp_tui.forms.trigger import TriggerRequest
 from daemon.actions.queue import enqueue
 from daemon.actions.validate import require_cluster, validate_request
-from daemon.errors import BasecampError, UserError
-from daemon.permissions import check_action
+from daemon.core.errors import BasecampError, UserError
+from daemon.actions.permissions import check_action
 from daemon.run_sync.status import ACTIVE
 from daemon.specs import DatasetSpec
 

@@ -40,7 +40,7 @@ from textual.message import Message  # noqa: E402
 from textual.widgets import Input  # noqa: E402
 
 from basecamp_tui.app import BasecampApp  # noqa: E402
-from daemon.config import parse_config  # noqa: E402
+from daemon.core.config import parse_config  # noqa: E402
 from daemon.store.db import open_store  # noqa: E402
 from daemon.store.models import Run, database_proxy, utcnow  # noqa: E402
 

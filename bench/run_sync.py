@@ -24,8 +24,8 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from daemon.airflow import AirflowClient  # noqa: E402
-from daemon.clusters import upsert_clusters  # noqa: E402
-from daemon.config import ClusterConfig  # noqa: E402
+from daemon.store.clusters import upsert_clusters  # noqa: E402
+from daemon.core.config import ClusterConfig  # noqa: E402
 from daemon.run_sync import RunSync  # noqa: E402
 from daemon.spec_store import MemorySpecStore  # noqa: E402
 from daemon.spec_sync import SpecSync  # noqa: E402

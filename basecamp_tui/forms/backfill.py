@@ -22,7 +22,7 @@ from basecamp_tui.forms.dialogs import DIALOG_CSS
 from basecamp_tui.forms.params import ParameterFields
 from basecamp_tui.screens.formatting import fire_time
 from daemon.actions.validate import MAX_BACKFILL_RUNS, backfill_dates, validate_request
-from daemon.errors import BasecampError
+from daemon.core.errors import BasecampError
 from daemon.specs import DatasetSpec
 
 PREVIEW_HEAD = 3

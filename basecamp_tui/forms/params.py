@@ -14,7 +14,7 @@ from textual.containers import Vertical
 from textual.widgets import Input, Static
 
 from basecamp_tui.screens.formatting import default_text
-from daemon.errors import UserError
+from daemon.core.errors import UserError
 from daemon.specs import DatasetSpec, Parameter, validate_parameters
 
 TYPE_HINTS = {

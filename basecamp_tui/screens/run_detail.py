@@ -33,8 +33,8 @@ from basecamp_tui.screens.formatting import (
     when,
 )
 from daemon.actions.queue import OPEN
-from daemon.errors import BasecampError
-from daemon.run_queries import find_run
+from daemon.core.errors import BasecampError
+from daemon.read.runs import find_run
 from daemon.run_sync.status import ACTIVE
 from daemon.store.models import Action, Run, TaskInstance, TaskLog
 

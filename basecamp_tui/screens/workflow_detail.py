@@ -41,7 +41,7 @@ from basecamp_tui.screens.formatting import (
     when,
 )
 from daemon.actions.queue import OPEN
-from daemon.errors import BasecampError
+from daemon.core.errors import BasecampError
 from daemon.specs import DatasetSpec, next_fire_times
 from daemon.store.models import Action, Run, SpecFile, Workflow
 

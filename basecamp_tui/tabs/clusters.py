@@ -6,7 +6,7 @@ from datetime import datetime
 
 from rich.text import Text
 
-from basecamp_tui.data import ClusterRow
+from daemon.read.changes import ClusterRow
 from basecamp_tui.tabs.base import Column, LiveTable, Sort, age, dim
 
 

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from rich.text import Text
 
-from basecamp_tui.data import EventRow
+from daemon.read.changes import EventRow
 from basecamp_tui.tabs.base import Column, LiveTable, Sort
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "", "debug": "dim"}

@@ -7,7 +7,7 @@ from typing import Any
 
 from rich.text import Text
 
-from basecamp_tui.data import RunRow
+from daemon.read.changes import RunRow
 from basecamp_tui.tabs.base import Column, LiveTable, Sort, dim, duration, short_time
 from basecamp_tui.tabs.workflows import RUN_STYLE, pending_text
 

@@ -21,14 +21,14 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
 
-from basecamp_tui.data import Changes, ClusterRow, RunRow, WorkflowRow
+from daemon.read.changes import Changes, ClusterRow, RunRow, WorkflowRow
 from basecamp_tui.tabs.base import LiveTable
 from basecamp_tui.tabs.clusters import ClustersTable
 from basecamp_tui.tabs.events import EventsTable
 from basecamp_tui.tabs.runs import RunsTable
 from basecamp_tui.tabs.workflows import WorkflowsTable
-from daemon.config import UI_KEY_DEFAULTS
-from daemon.lease import DaemonStatus, ago
+from daemon.core.config import UI_KEY_DEFAULTS
+from daemon.store.lease import DaemonStatus, ago
 
 if TYPE_CHECKING:
     from basecamp_tui.app import BasecampApp

@@ -7,7 +7,7 @@ from typing import Any
 
 from rich.text import Text
 
-from basecamp_tui.data import LastRun, WorkflowRow
+from daemon.read.changes import LastRun, WorkflowRow
 from basecamp_tui.tabs.base import Column, LiveTable, Sort, dim, short_time
 
 STATUS_STYLE = {"active": "green", "paused": "yellow", "disabled": "dim",

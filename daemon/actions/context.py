@@ -9,9 +9,9 @@ from typing import Callable
 
 from daemon.actions.queue import touch
 from daemon.airflow import AirflowClient
-from daemon.config import ClusterConfig, Config
-from daemon.errors import UserError
-from daemon.naming import dag_id_for
+from daemon.core.config import ClusterConfig, Config
+from daemon.core.errors import UserError
+from daemon.core.naming import dag_id_for
 from daemon.spec_store import SpecStore
 from daemon.store.models import Action, utcnow
 

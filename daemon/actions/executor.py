@@ -1,6 +1,6 @@
 """Claiming queued actions and recording their outcomes.
 
-The daemon holds the store's lease (``daemon.lease``), so claims never race with
+The daemon holds the store's lease (``daemon.store.lease``), so claims never race with
 another daemon; the claim is still a conditional UPDATE so that a row is carried out by
 one worker only. A claimed action whose daemon died stays ``running`` with another
 holder's name: :meth:`ActionExecutor.recover` puts it back to ``pending`` with its
@@ -16,8 +16,8 @@ from daemon.actions.context import ExecContext, Outcome, Released
 from daemon.actions.handlers import HANDLERS
 from daemon.actions.queue import touch
 from daemon.actions.validate import validate_request
-from daemon.errors import BasecampError, NotFoundError, UserError
-from daemon.events import record_events
+from daemon.core.errors import BasecampError, NotFoundError, UserError
+from daemon.store.events import record_events
 from daemon.store.models import Action
 
 log = logging.getLogger(__name__)

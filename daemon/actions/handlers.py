@@ -13,7 +13,7 @@ from daemon.actions.backfill import run_backfill
 from daemon.actions.context import ExecContext, Outcome, checkpoint
 from daemon.actions.validate import Validated
 from daemon.airflow import AirflowClient, AirflowConflict, AirflowError, AirflowNotFound
-from daemon.errors import UserError
+from daemon.core.errors import UserError
 from daemon.run_sync.status import run_status
 from daemon.run_sync.write import write_confirmed_run, write_dataset_paused
 from daemon.store.models import Action, Run, TaskInstance, TaskLog, Workflow

@@ -7,7 +7,7 @@ which row is selected), and None means the spec in force.
 
 from __future__ import annotations
 
-from daemon.errors import NotFoundError, UserError
+from daemon.core.errors import NotFoundError, UserError
 from daemon.store.models import Workflow
 
 GITOPS = (

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from daemon.actions.validate import Validated, validate_request
-from daemon.errors import NotFoundError
+from daemon.core.errors import NotFoundError
 from daemon.specs.parse import MAX_SPEC_BYTES
 from daemon.store.models import Action, utcnow
 

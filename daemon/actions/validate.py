@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
-from daemon.errors import UserError
-from daemon.permissions import check_action, check_register
-from daemon.run_queries import find_run
+from daemon.core.errors import UserError
+from daemon.actions.permissions import check_action, check_register
+from daemon.read.runs import find_run
 from daemon.specs import DatasetSpec, SpecInvalid, parse_spec, validate_parameters
 from daemon.specs.parse import MAX_SPEC_BYTES
 from daemon.store.models import Cluster, Run, Workflow

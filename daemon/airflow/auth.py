@@ -35,7 +35,7 @@ from daemon.airflow.errors import (
     error_for_exception,
     error_for_status,
 )
-from daemon.config import ClusterConfig
+from daemon.core.config import ClusterConfig
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import httpx
 from daemon.airflow.errors import AirflowProtocolError
 from daemon.airflow.http import Retry, Session
 from daemon.airflow.models import DagRunInfo, dag_run_from_json, format_datetime, parse_datetime
-from daemon.config import ClusterConfig
+from daemon.core.config import ClusterConfig
 
 
 class BackfillsAPI:

@@ -39,7 +39,7 @@ from daemon.airflow.models import (
     format_datetime,
     task_instance_from_json,
 )
-from daemon.config import ClusterConfig
+from daemon.core.config import ClusterConfig
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ show it as is. Messages never contain secrets: no request headers, no tokens, no
 passwords (response bodies are redacted before they are quoted).
 
 Transient kinds (rate limited, server error, connection, timeout, circuit open) are
-:class:`daemon.errors.TransientError` too, so callers retry them where idempotent;
-:class:`AirflowNotFound` is a :class:`daemon.errors.NotFoundError` (exit 4).
+:class:`daemon.core.errors.TransientError` too, so callers retry them where idempotent;
+:class:`AirflowNotFound` is a :class:`daemon.core.errors.NotFoundError` (exit 4).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import httpx
 
-from daemon.errors import BasecampError, NotFoundError, TransientError
+from daemon.core.errors import BasecampError, NotFoundError, TransientError
 
 
 class AirflowError(BasecampError):

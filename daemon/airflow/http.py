@@ -32,7 +32,7 @@ from daemon.airflow.errors import (
     error_for_exception,
     error_for_status,
 )
-from daemon.retry_after import retry_after_seconds
+from daemon.core.retry_after import retry_after_seconds
 
 log = logging.getLogger(__name__)
 

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from daemon import paths
-from daemon.errors import ConfigError
-from daemon.toml_lines import LineLocator
+from daemon.core import paths
+from daemon.core.errors import ConfigError
+from daemon.core.toml_lines import LineLocator
 
 ENV_VAR = "BASECAMP_CONFIG"
 LOCAL_FILE_NAME = "basecamp.toml"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 from urllib.parse import quote, urlsplit
 
-from daemon.config import NotificationsConfig
+from daemon.core.config import NotificationsConfig
 from daemon.store.models import Event
 
 SLACK = "slack"

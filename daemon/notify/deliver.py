@@ -14,9 +14,9 @@ from datetime import datetime, timedelta
 
 import httpx
 
-from daemon.events import record_events
+from daemon.store.events import record_events
 from daemon.notify.channels import WEBHOOK, Channels, idempotency_key, redact
-from daemon.retry_after import retry_after_seconds
+from daemon.core.retry_after import retry_after_seconds
 from daemon.store.models import Notification, database_proxy
 
 TIMEOUT_SECONDS = 10.0

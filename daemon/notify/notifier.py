@@ -11,7 +11,7 @@ from datetime import datetime
 
 import httpx
 
-from daemon.config import NotificationsConfig
+from daemon.core.config import NotificationsConfig
 from daemon.notify import deliver
 from daemon.notify.channels import Channels, RedactingFilter, redact
 from daemon.notify.outbox import queue_notifications

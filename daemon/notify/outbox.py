@@ -15,7 +15,7 @@ from typing import Any
 
 from peewee import fn
 
-from daemon.events import sync_state
+from daemon.store.events import sync_state
 from daemon.notify.channels import SLACK, WEBHOOK, Channels, payload
 from daemon.notify.store import effective_specs, spec_targets
 from daemon.notify.watch import CLUSTER_OUTAGE, SLA_EXCEEDED

@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from daemon.events import record_events, sync_state
+from daemon.store.events import record_events, sync_state
 from daemon.notify.store import effective_specs, sla_minutes
 from daemon.store.models import Cluster, Event, Run, database_proxy
 

@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable
 from peewee import Select, fn
 
 from daemon.actions.queue import OPEN
-from daemon.lease import LEASE_KEY, DaemonStatus, daemon_status
+from daemon.store.lease import LEASE_KEY, DaemonStatus, daemon_status
 from daemon.run_sync.status import ACTIVE
 from daemon.specs import next_run
 from daemon.store.models import Action, Cluster, DaemonLease, Event, Run, SyncState, Workflow

@@ -8,7 +8,7 @@ from typing import Any
 
 from peewee import fn
 
-from daemon.errors import NotFoundError, UserError
+from daemon.core.errors import NotFoundError, UserError
 from daemon.run_sync.status import ACTIVE
 from daemon.store.models import Cluster, Run, SyncState, TaskInstance, Workflow
 

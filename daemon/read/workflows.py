@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from daemon.naming import dag_id_for
+from daemon.core.naming import dag_id_for
 from daemon.specs import next_run
-from daemon.run_queries import last_runs
+from daemon.read.runs import last_runs
 from daemon.run_sync.status import ACTIVE
 from daemon.store.models import Cluster, Event, Run, SpecFile, Workflow, utcnow
 

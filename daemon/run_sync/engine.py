@@ -22,10 +22,10 @@ from typing import Callable
 from peewee import Database
 
 from daemon.airflow import AirflowClient, AirflowNotFound, DagRunInfo, TaskInstanceInfo
-from daemon.config import ClusterConfig
-from daemon.errors import BasecampError
-from daemon.events import record_events, record_sync_outcome, sync_state
-from daemon.naming import dag_id_for
+from daemon.core.config import ClusterConfig
+from daemon.core.errors import BasecampError
+from daemon.store.events import record_events, record_sync_outcome, sync_state
+from daemon.core.naming import dag_id_for
 from daemon.run_sync.status import ACTIVE
 from daemon.run_sync.write import write_pause_states, write_runs, write_task_changes
 from daemon.store.models import Run, Workflow, utcnow

@@ -12,8 +12,8 @@ import time
 from datetime import datetime
 
 from daemon.airflow import AirflowClient
-from daemon.errors import BasecampError
-from daemon.events import record_events
+from daemon.core.errors import BasecampError
+from daemon.store.events import record_events
 from daemon.store.models import Cluster
 
 log = logging.getLogger(__name__)

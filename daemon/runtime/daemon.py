@@ -22,21 +22,21 @@ from typing import Any, Callable
 
 import schedule
 
-from daemon import paths
+from daemon.core import paths
 from daemon.actions.context import ExecContext
 from daemon.actions.executor import LONG_KINDS, ActionExecutor
 from daemon.airflow import AirflowClient
-from daemon.clusters import upsert_clusters
-from daemon.config import ClusterConfig, Config, load_config
-from daemon.health import check_cluster
-from daemon.lease import Lease
+from daemon.store.clusters import upsert_clusters
+from daemon.core.config import ClusterConfig, Config, load_config
+from daemon.run_sync.health import check_cluster
+from daemon.store.lease import Lease
 from daemon.notify import Notifier
 from daemon.run_sync import RunSync, RunSyncReport
 from daemon.spec_store import SpecStore, open_spec_store
 from daemon.spec_sync import SpecSync, SpecSyncReport
 from daemon.store.db import open_store
 from daemon.store.models import Action, utcnow
-from daemon.systemd import SystemdNotifier
+from daemon.runtime.systemd import SystemdNotifier
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 from typing import Protocol
 
-from daemon.errors import ConfigError
-from daemon.paths import default_spec_dir
+from daemon.core.errors import ConfigError
+from daemon.core.paths import default_spec_dir
 from daemon.spec_store.base import (
     InvalidSpecKey,
     SpecObjectMissing,

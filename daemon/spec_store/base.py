@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
 
-from daemon.errors import SpecStoreError, UserError
+from daemon.core.errors import SpecStoreError, UserError
 
 
 class SpecObjectMissing(SpecStoreError):

@@ -16,7 +16,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from daemon.errors import SpecStoreError
+from daemon.core.errors import SpecStoreError
 from daemon.spec_store.base import (
     InvalidSpecKey,
     SpecObjectMissing,

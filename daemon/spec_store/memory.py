@@ -11,7 +11,7 @@ import threading
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 
-from daemon.errors import SpecStoreError
+from daemon.core.errors import SpecStoreError
 from daemon.spec_store.base import SpecObjectMissing, SpecStore, StoredObject, validate_key
 
 _EPOCH = datetime(2024, 1, 1, tzinfo=timezone.utc)

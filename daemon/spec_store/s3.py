@@ -26,7 +26,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from daemon.errors import SpecStoreError
+from daemon.core.errors import SpecStoreError
 from daemon.spec_store.base import (
     InvalidSpecKey,
     SpecObjectMissing,

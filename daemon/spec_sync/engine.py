@@ -16,8 +16,8 @@ from typing import Any, Callable
 
 from peewee import Database
 
-from daemon.errors import SpecStoreError
-from daemon.events import record_events, record_sync_outcome
+from daemon.core.errors import SpecStoreError
+from daemon.store.events import record_events, record_sync_outcome
 from daemon.spec_store import SpecObjectMissing, SpecStore, StoredObject
 from daemon.spec_sync.fetch import fetch_and_parse
 from daemon.spec_sync.persist import (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from daemon.errors import UserError
+from daemon.core.errors import UserError
 from daemon.specs.model import SpecIssue
 
 

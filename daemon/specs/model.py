@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from daemon.errors import UserError
+from daemon.core.errors import UserError
 
 PARAMETER_TYPES = ("string", "int", "float", "bool", "date")
 NOTIFICATION_EVENTS = ("on_failure", "on_source_change")

@@ -10,7 +10,7 @@ import math
 import re
 from collections.abc import Callable
 
-from daemon.errors import UserError
+from daemon.core.errors import UserError
 from daemon.specs.model import DatasetSpec
 from daemon.specs.parse import parse_date
 

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterError, croniter
 
-from daemon.errors import UserError
+from daemon.core.errors import UserError
 
 CRON_EXAMPLE = "0 9 * * *"
 _MAX_CRON_CHARS = 200

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from daemon.config import ClusterConfig
+from daemon.core.config import ClusterConfig
 from daemon.store.models import Cluster, utcnow
 
 

@@ -7,7 +7,7 @@ from urllib.parse import urlparse
 
 from peewee import Database, PostgresqlDatabase, SqliteDatabase
 
-from daemon.errors import ConfigError, UserError
+from daemon.core.errors import ConfigError, UserError
 from daemon.store import migrations
 from daemon.store.models import database_proxy
 

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from peewee import IntegrityError
 
-from daemon.errors import DaemonUnavailable, UserError
+from daemon.core.errors import DaemonUnavailable, UserError
 from daemon.store.models import DaemonLease, utcnow
 
 LEASE_KEY = "daemon"

@@ -19,7 +19,7 @@ from typing import Any, Callable
 import httpx
 import pytest
 
-from daemon.naming import dag_id_for
+from daemon.core.naming import dag_id_for
 from daemon.specs import parse_spec
 from tests.airflow_server import (
     AIRFLOW2_VERSION,

@@ -7,7 +7,7 @@ from typing import Callable
 
 import pytest
 
-from daemon.config import ClusterConfig
+from daemon.core.config import ClusterConfig
 from tests.airflow_server import TEST_TEAM as TEAM
 from tests.airflow_server import AirflowServer
 

@@ -15,8 +15,8 @@ from daemon.actions import enqueue
 from daemon.actions.context import ExecContext
 from daemon.actions.executor import ActionExecutor
 from daemon.airflow import AirflowClient
-from daemon.clusters import upsert_clusters
-from daemon.config import parse_config
+from daemon.store.clusters import upsert_clusters
+from daemon.core.config import parse_config
 from daemon.run_sync import RunSync
 from daemon.spec_store import LocalSpecStore
 from daemon.spec_sync import SpecSync

@@ -17,9 +17,9 @@ from daemon.actions import enqueue, validate_request
 from daemon.actions.context import ExecContext
 from daemon.actions.executor import ActionExecutor
 from daemon.airflow import AirflowClient
-from daemon.clusters import upsert_clusters
-from daemon.config import parse_config
-from daemon.errors import UserError
+from daemon.store.clusters import upsert_clusters
+from daemon.core.config import parse_config
+from daemon.core.errors import UserError
 from daemon.run_sync import RunSync
 from daemon.spec_store import LocalSpecStore
 from daemon.spec_sync import SpecSync

@@ -12,9 +12,9 @@ from datetime import datetime, timezone
 import pytest
 
 from daemon.airflow import AirflowClient, AirflowConflict, AirflowServerError
-from daemon.clusters import upsert_clusters
+from daemon.store.clusters import upsert_clusters
 
-from daemon.health import check_cluster
+from daemon.run_sync.health import check_cluster
 from daemon.run_sync import RunSync
 from daemon.spec_store import LocalSpecStore
 from daemon.spec_sync import SpecSync

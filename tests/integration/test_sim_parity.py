@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from daemon.airflow import AirflowClient, AirflowConflict, AirflowNotFound
-from daemon.config import ClusterConfig
+from daemon.core.config import ClusterConfig
 from tests.airflow_server import AirflowServer, wait_for_dag
 from tests.sim_airflow import SimAirflow
 from tests.specs import spec_yaml

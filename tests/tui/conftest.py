@@ -11,7 +11,7 @@ import pytest
 from peewee import Database
 
 from basecamp_tui.app import BasecampApp
-from daemon.config import Config, parse_config
+from daemon.core.config import Config, parse_config
 from daemon.store.models import Action, Cluster, DaemonLease, Event, Run, SyncState, Workflow
 
 NOW = datetime(2025, 6, 2, 9, 0, 0, tzinfo=timezone.utc)

@@ -23,7 +23,7 @@ from textual.widgets import Static
 from textual.worker import WorkerCancelled, WorkerFailed
 
 from basecamp_tui.requests import ActionRequests
-from daemon.config import Config, parse_config
+from daemon.core.config import Config, parse_config
 from daemon.specs import parse_spec
 from daemon.store.models import Action, Cluster, Run, TaskInstance, TaskLog, Workflow
 

@@ -16,8 +16,8 @@ from basecamp_tui.forms import BackfillForm, ConfirmDialog, StopDialog, TriggerF
 from basecamp_tui.messages import StoreChanged
 from basecamp_tui.requests import READ_ONLY_MESSAGE
 from basecamp_tui.screens import RunDetailScreen, WorkflowDetailScreen
-from daemon.config import parse_config
-from daemon.permissions import OVERRIDDEN_RUN, overridden_pause_message
+from daemon.core.config import parse_config
+from daemon.actions.permissions import OVERRIDDEN_RUN, overridden_pause_message
 from daemon.store.models import Action, Cluster, TaskInstance, TaskLog
 from tests.tui.detail_data import (
     CLICKS,
@@ -257,7 +257,7 @@ async def test_backfill_form_previews_then_queues_exact_params(data: Any) -> Non
         form.query_one("#start", Input).value = "2024-04-01"
         form.query_one("#end", Input).value = "2024-04-03"
         form.query_one("#parallel", Checkbox).value = True
-        form.query_one("#fields").set_value("execution_date", "2024-04-01")
+        form.query_one("#fields").set_value("limit", "5")  # execution_date: each run's date
         await settle(pilot)
         preview = plain(form.query_one("#preview", Static))
         assert "3 runs in parallel" in preview
@@ -272,8 +272,7 @@ async def test_backfill_form_previews_then_queues_exact_params(data: Any) -> Non
         action = only_action()
         assert (action.kind, action.target, action.source_type) == ("backfill", CLICKS, "code")
         assert action.params == {"start": "2024-04-01", "end": "2024-04-03", "parallel": True,
-                                 "dry_run": False,
-                                 "parameters": {"execution_date": "2024-04-01"}}
+                                 "dry_run": False, "parameters": {"limit": "5"}}
 
 
 async def test_runs_tab_enter_opens_run_detail_and_escape_goes_back(data: Any) -> None:

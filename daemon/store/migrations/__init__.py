@@ -11,7 +11,7 @@ from types import ModuleType
 
 from peewee import Database, IntegerField, Model, fn
 
-from daemon.errors import UserError
+from daemon.core.errors import UserError
 from daemon.store.fields import UTCDateTimeField
 from daemon.store.migrations import m0001_initial, m0002_runs, m0003_actions
 from daemon.store.models import utcnow

@@ -14,7 +14,7 @@ import pytest
 import respx
 
 from daemon.airflow import AirflowClient
-from daemon.config import ClusterConfig
+from daemon.core.config import ClusterConfig
 
 URL = "https://airflow.test"
 PASSWORD = "s3cr3t-Pa55word"

@@ -16,7 +16,7 @@ from daemon.airflow import (
     TaskInstanceInfo,
     VersionInfo,
 )
-from daemon.errors import NotFoundError
+from daemon.core.errors import NotFoundError
 from tests.daemon.airflow.conftest import dag_run_json, ti_json
 
 BOTH = pytest.mark.parametrize("api", ["v2", "v1"])

@@ -15,7 +15,7 @@ from daemon.airflow import (
     AirflowNotFound,
     AirflowPermissionError,
 )
-from daemon.config import ClusterConfig
+from daemon.core.config import ClusterConfig
 from tests.airflow_server import AirflowServer, wait_for_dag
 from tests.specs import spec_yaml
 

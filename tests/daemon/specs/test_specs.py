@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from daemon.errors import UserError
+from daemon.core.errors import UserError
 from daemon.specs import (
     DatasetSpec,
     Parameter,

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from daemon.errors import ConfigError, SpecStoreError
+from daemon.core.errors import ConfigError, SpecStoreError
 from daemon.spec_store import (
     InvalidSpecKey,
     LocalSpecStore,

@@ -1,4 +1,4 @@
-"""Tests for daemon.config and daemon.paths: defaults, search order, strict validation."""
+"""Tests for daemon.core.config and daemon.core.paths: defaults, search order, strict validation."""
 
 import dataclasses
 import sys
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from daemon import paths
-from daemon.config import (
+from daemon.core import paths
+from daemon.core.config import (
     ClusterConfig,
     Config,
     DaemonConfig,
@@ -19,9 +19,9 @@ from daemon.config import (
     load_config,
     parse_config,
 )
-from daemon.errors import ConfigError
+from daemon.core.errors import ConfigError
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.toml"
+EXAMPLE = Path(__file__).resolve().parents[3] / "config.example.toml"
 SOURCE = Path("basecamp.toml")
 
 CLUSTER = """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from daemon.errors import UserError
+from daemon.core.errors import UserError
 from daemon.specs import (
     DatasetSpec,
     Parameter,

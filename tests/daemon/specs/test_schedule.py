@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from daemon.errors import UserError
+from daemon.core.errors import UserError
 from daemon.specs import next_fire_times, next_run
 
 UTC = UTC

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from peewee import Database, IntegrityError
 
-from daemon.errors import UserError
+from daemon.core.errors import UserError
 from daemon.store import migrations
 from daemon.store.db import bind_store, open_store
 from daemon.store.models import ALL_MODELS, Event, Workflow, database_proxy

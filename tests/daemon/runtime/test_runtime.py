@@ -11,8 +11,8 @@ from typing import Iterator
 
 import pytest
 
-from daemon.config import parse_config
-from daemon.runtime import Daemon
+from daemon.core.config import parse_config
+from daemon.runtime.daemon import Daemon
 from daemon.store.models import Cluster
 
 

@@ -14,10 +14,10 @@ from daemon.actions import enqueue
 from daemon.actions.context import ExecContext
 from daemon.actions.executor import ActionExecutor
 from daemon.airflow import AirflowClient
-from daemon.clusters import upsert_clusters
-from daemon.config import ClusterConfig, parse_config
-from daemon.errors import NotFoundError, UserError
-from daemon.permissions import GITOPS, OVERRIDDEN_RUN
+from daemon.store.clusters import upsert_clusters
+from daemon.core.config import ClusterConfig, parse_config
+from daemon.core.errors import NotFoundError, UserError
+from daemon.actions.permissions import GITOPS, OVERRIDDEN_RUN
 from daemon.spec_store import LocalSpecStore
 from daemon.spec_sync import SpecSync
 from daemon.store.models import Action, Event, Run, Workflow

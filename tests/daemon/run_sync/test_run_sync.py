@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from daemon.airflow import AirflowClient
-from daemon.clusters import upsert_clusters
-from daemon.config import ClusterConfig
+from daemon.store.clusters import upsert_clusters
+from daemon.core.config import ClusterConfig
 from daemon.run_sync import RunSync
 from daemon.spec_store import MemorySpecStore
 from daemon.spec_sync import SpecSync

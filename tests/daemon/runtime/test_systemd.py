@@ -13,8 +13,8 @@ from typing import Iterator
 
 import pytest
 
-from daemon import systemd
-from daemon.systemd import SystemdNotifier
+from daemon.runtime import systemd
+from daemon.runtime.systemd import SystemdNotifier
 
 RECV_TIMEOUT_S = 5.0
 
@@ -153,14 +153,14 @@ def test_unreachable_socket_never_raises_and_logs_once(
 ) -> None:
     notifier = SystemdNotifier({"NOTIFY_SOCKET": value})
     assert notifier.enabled
-    with caplog.at_level(logging.DEBUG, logger="daemon.systemd"):
+    with caplog.at_level(logging.DEBUG, logger="daemon.runtime.systemd"):
         notifier.ready("up")
         notifier.status("x")
         notifier.watchdog()
         notifier.stopping()
         notifier.reloading()
         notifier.reloaded()
-    records = [r for r in caplog.records if r.name == "daemon.systemd"]
+    records = [r for r in caplog.records if r.name == "daemon.runtime.systemd"]
     assert len(records) == 1
     assert records[0].levelno == logging.DEBUG
     assert value in records[0].getMessage()

@@ -14,7 +14,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from daemon.config import NotificationsConfig
+from daemon.core.config import NotificationsConfig
 from daemon.notify import Notifier
 from daemon.specs import parse_spec
 from daemon.store.models import Cluster, Event, Notification, Run, SyncState, Workflow

@@ -1,0 +1,1 @@
+"""Core: configuration, errors, paths, naming and logging shared by every layer."""

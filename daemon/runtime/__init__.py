@@ -1,0 +1,1 @@
+"""The daemon process: the main loop, its workers, and systemd integration."""
