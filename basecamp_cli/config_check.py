@@ -41,7 +41,7 @@ def config_group() -> None:
 @click.pass_context
 def check_command(ctx: click.Context) -> None:
     """Validate the config and reach the store, the spec store and every cluster."""
-    from daemon.runtime.daemon import spec_store_for
+    from daemon.spec_store import spec_store_for  # boto3 is slow to import: only here
 
     config = load_config(globals_of(ctx).config)  # a broken file: exit 1 with file:line
     source = str(config.source) if config.source else "embedded defaults (no config file)"
@@ -56,7 +56,7 @@ def check_command(ctx: click.Context) -> None:
         return f"{config.database.url.split('://')[0]} store, schema version {version} of {migrations.LATEST_VERSION}"
 
     rows.append(_run("store", database))
-    rows.append(_run("spec store", lambda: f"{len(spec_store_for(config).list())} spec files listed"))
+    rows.append(_run("spec store", lambda: f"{len(spec_store_for(config.storage).list())} spec files listed"))
     for cluster in config.clusters:
         def reach(cluster=cluster) -> str:
             with AirflowClient(cluster) as client:

@@ -10,7 +10,10 @@ import click
 from basecamp_cli.options import global_options, globals_of
 from basecamp_cli.output import render, short_time
 from basecamp_cli.store import open_for_cli
-from daemon.read import runs as run_queries, workflows as queries
+from daemon.core.timefmt import when
+from daemon.read.clusters import list_clusters
+from daemon.read.events import list_events
+from daemon.read.workflows import list_spec_files
 
 SPEC_COLUMNS = (
     ("PATH", lambda r: r["path"]),
@@ -21,7 +24,7 @@ SPEC_COLUMNS = (
 )
 
 EVENT_COLUMNS = (
-    ("AT (UTC)", lambda r: r["at"].strftime("%Y-%m-%d %H:%M:%S")),
+    ("AT (UTC)", lambda r: when(r["at"])),
     ("SEVERITY", lambda r: r["severity"]),
     ("KIND", lambda r: r["kind"]),
     ("SUBJECT", lambda r: r["subject"]),
@@ -36,7 +39,7 @@ EVENT_COLUMNS = (
 def specs_command(ctx: click.Context, errors: bool) -> None:
     """One row per spec file: path, source, dataset, state, error."""
     open_for_cli(ctx)
-    rows = queries.list_spec_files(errors_only=errors)
+    rows = list_spec_files(errors_only=errors)
     render(globals_of(ctx).format, rows, SPEC_COLUMNS,
            "No spec file errors." if errors else "No spec files.")
 
@@ -70,7 +73,7 @@ def events_command(ctx: click.Context, kind: str | None, since: str | None, limi
     """The event log, oldest first: spec errors, sync errors, source changes, …"""
     open_for_cli(ctx)
     since_at = parse_since(since) if since else None
-    rows = queries.list_events(kind=kind, since=since_at, limit=limit)
+    rows = [event.as_json() for event in list_events(kind=kind, since=since_at, limit=limit)]
     render(globals_of(ctx).format, rows, EVENT_COLUMNS, "No events.")
 
 
@@ -93,5 +96,5 @@ CLUSTER_COLUMNS = (
 def clusters_command(ctx: click.Context) -> None:
     """One row per configured Airflow cluster, with its last health check."""
     open_for_cli(ctx)
-    render(globals_of(ctx).format, run_queries.list_clusters(), CLUSTER_COLUMNS,
+    render(globals_of(ctx).format, [row.as_json() for row in list_clusters()], CLUSTER_COLUMNS,
            "No clusters configured: add [[clusters]] to the config.")

@@ -13,6 +13,7 @@ import sys
 import click
 
 from basecamp_cli.config_check import config_group
+from basecamp_cli.demo import demo_command
 from basecamp_cli.inspect import clusters_command, events_command, specs_command
 from basecamp_cli.options import global_options, globals_of
 from basecamp_cli.ui import ui_command
@@ -20,8 +21,7 @@ from basecamp_cli.workflow import workflow
 from daemon.core.config import Config, load_config
 from daemon.core.errors import BasecampError
 from daemon.core.logfmt import JsonFormatter, StderrHandler
-from daemon.store import migrations
-from daemon.store.db import bind_store
+from daemon.store.db import upgrade_store
 
 
 def load(ctx: click.Context) -> Config:
@@ -86,9 +86,7 @@ def db() -> None:
 @click.pass_context
 def db_upgrade(ctx: click.Context) -> None:
     """Apply pending schema migrations."""
-    database = bind_store(load(ctx).database.url)
-    applied = migrations.upgrade(database)
-    version = migrations.current_version(database)
+    applied, version = upgrade_store(load(ctx).database.url)
     if applied:
         click.echo(f"Applied migrations {', '.join(map(str, applied))}; schema is at version {version}.")
     else:
@@ -96,6 +94,7 @@ def db_upgrade(ctx: click.Context) -> None:
 
 
 cli.add_command(workflow)
+cli.add_command(demo_command)
 cli.add_command(config_group)
 cli.add_command(ui_command)
 cli.add_command(specs_command)

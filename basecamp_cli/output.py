@@ -8,23 +8,19 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Callable, Sequence
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-
-def iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+from daemon.core.timefmt import iso_z, when
 
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
-        return iso(value)
+        return iso_z(value)
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
@@ -33,9 +29,7 @@ def print_json(data: Any) -> None:
 
 
 def short_time(value: datetime | None) -> str:
-    if value is None:
-        return "-"
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M")
+    return "-" if value is None else when(value, precision="minutes")
 
 
 Column = tuple[str, Callable[[dict[str, Any]], str | None]]

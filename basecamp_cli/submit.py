@@ -16,11 +16,11 @@ import click
 
 from basecamp_cli.options import globals_of
 from basecamp_cli.output import print_json
-from daemon.actions import enqueue_checked, outcome_json, validate_request, wait_for
+from daemon.actions import Action, enqueue_checked, outcome_json, validate_request, wait_for
 from daemon.core.config import Config
 from daemon.core.errors import BasecampError, DaemonUnavailable
-from daemon.store.lease import daemon_status, require_daemon
-from daemon.store.models import Action
+from daemon.core.states import OPEN_ACTION_STATES, ActionState
+from daemon.read.status import daemon_status, require_daemon
 
 DEFAULT_TIMEOUT_SECONDS = 120.0
 
@@ -50,7 +50,7 @@ def submit(ctx: click.Context, config: Config, kind: str, target: str, *,
     action = enqueue_checked(checked, source_type=source_type, reason=reason)
     timeout = options.timeout if options.timeout is not None else wait_default
     action = wait_for(action.id, timeout, on_update=_progress_printer(options.format))
-    if action.state in ("pending", "running"):
+    if action.state in OPEN_ACTION_STATES:
         if options.format == "json":
             print_json(outcome_json(action))
         raise DaemonUnavailable(
@@ -58,7 +58,7 @@ def submit(ctx: click.Context, config: Config, kind: str, target: str, *,
             f"{action.state} and will be carried out. Follow it with: basecamp events --kind action"
         )
     _print(options.format, action, action.message or action.state)
-    if action.state != "done":
+    if action.state != ActionState.DONE:
         raise ActionFailed(action.message or action.state)
     return action
 
@@ -66,7 +66,7 @@ def submit(ctx: click.Context, config: Config, kind: str, target: str, *,
 def _print(fmt: str, action: Action, text: str) -> None:
     if fmt == "json":
         print_json(outcome_json(action))
-    elif action.state in ("done", "pending", "running"):
+    elif action.state == ActionState.DONE or action.state in OPEN_ACTION_STATES:
         click.echo(text)
 
 

@@ -11,13 +11,14 @@ import click
 from basecamp_cli.options import global_options, globals_of
 from basecamp_cli.output import print_json, render, short_time
 from basecamp_cli.store import open_for_cli
-from daemon.read import runs as run_queries, workflows as queries
+from daemon.core.timefmt import duration
+from daemon.read.runs import RunFilter, list_runs, run_status_json
+from daemon.read.workflows import WorkflowFilter, list_workflows
 from basecamp_cli.submit import submit
-from daemon.actions.validate import spec_errors, validate_request
+from daemon.actions import check_register, checked_target, spec_errors, validate_request
 from daemon.core.errors import UserError
-from daemon.actions.permissions import check_action, check_register
-from daemon.specs import SpecInvalid, parse_spec
-from daemon.specs.params import parse_param_assignments
+from daemon.core.states import RunStatus, SourceType, WorkflowStatus
+from daemon.specs import SpecInvalid, parse_param_assignments, parse_spec
 
 
 @click.group()
@@ -39,12 +40,12 @@ LIST_COLUMNS = (
 
 
 @workflow.command("list")
-@click.option("--source", type=click.Choice(["code", "manual", "all"]), default="all")
+@click.option("--source", type=click.Choice([*(s.value for s in SourceType), "all"]), default="all")
 @click.option("--enabled-only", is_flag=True, help="Only workflows whose schedule is enabled.")
 @click.option("--running", is_flag=True, help="Only workflows with a pending or running run.")
 @click.option("-d", "--dataset", help="Only datasets whose name contains this text.")
 @click.option("--status", type=click.Choice(
-    ["active", "paused", "disabled", "overridden", "removed", "invalid"]))
+    [s.value for s in WorkflowStatus]))
 @click.option("--team")
 @click.option("--owner")
 @click.option("--limit", type=click.IntRange(min=1))
@@ -54,7 +55,7 @@ LIST_COLUMNS = (
 def list_command(ctx: click.Context, **filters: Any) -> None:
     """Workflows with their source, status, schedule and cluster."""
     open_for_cli(ctx)
-    rows = queries.list_workflows(queries.WorkflowFilter(**filters))
+    rows = list_workflows(WorkflowFilter(**filters))
     fmt = globals_of(ctx).format
     render(fmt, rows, LIST_COLUMNS, "No workflows.")
     if fmt == "table":
@@ -176,9 +177,9 @@ def register(ctx: click.Context, spec_file: Path, force: bool, yes: bool) -> Non
 def unregister(ctx: click.Context, name: str, force: bool, yes: bool) -> None:
     """Delete NAME's manual spec and pause its DAG."""
     config = open_for_cli(ctx)
-    target = check_action("unregister", name)
+    target = checked_target("unregister", name)
     if not yes:
-        pause_note = "" if target.status == "overridden" else f" and pause {name}'s DAG"
+        pause_note = "" if target.status == WorkflowStatus.OVERRIDDEN else f" and pause {name}'s DAG"
         click.confirm(f"Delete {target.spec_path}{pause_note}?", abort=True, err=True)
     submit(ctx, config, "unregister", name, params={"force": force})
 
@@ -196,7 +197,7 @@ HISTORY_COLUMNS = (
     ("STATUS", lambda r: r["status"]),
     ("TYPE", lambda r: r["run_type"]),
     ("STARTED (UTC)", lambda r: short_time(r["started_at"])),
-    ("DURATION", lambda r: None if r["duration_seconds"] is None else f"{r['duration_seconds']:.0f}s"),
+    ("DURATION", lambda r: None if r["duration_seconds"] is None else duration(r["duration_seconds"])),
     ("TASKS", _progress_cell),
     ("CURRENT", lambda r: r["current_task"]),
     ("CLUSTER", lambda r: r["cluster"]),
@@ -207,16 +208,16 @@ TASK_COLUMNS = (
     ("STATE", lambda t: t["state"]),
     ("TRY", lambda t: str(t["try_number"])),
     ("STARTED (UTC)", lambda t: short_time(t["started_at"])),
-    ("DURATION", lambda t: None if t["duration_seconds"] is None else f"{t['duration_seconds']:.1f}s"),
+    ("DURATION", lambda t: None if t["duration_seconds"] is None else duration(t["duration_seconds"])),
 )
 
 
 @workflow.command()
 @click.option("-d", "--dataset", help="Only runs of this dataset.")
-@click.option("--source", type=click.Choice(["code", "manual", "all"]), default="all")
+@click.option("--source", type=click.Choice([*(s.value for s in SourceType), "all"]), default="all")
 @click.option("-n", "--limit", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("-s", "--status", type=click.Choice(
-    ["PENDING", "RUNNING", "SUCCESS", "FAILED", "STOPPING", "STOPPED", "SKIPPED", "UNKNOWN"],
+    [s.value for s in RunStatus],
     case_sensitive=False))
 @click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), help="UTC date or time.")
 @click.option("--until", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), help="UTC date or time.")
@@ -226,12 +227,13 @@ def history(ctx: click.Context, dataset: str | None, source: str, limit: int, st
             since: Any, until: Any) -> None:
     """Recent runs, newest first, whoever triggered them."""
     open_for_cli(ctx)
-    flt = run_queries.RunFilter(
+    flt = RunFilter(
         dataset=dataset, source=source, status=status, limit=limit,
         since=since.replace(tzinfo=timezone.utc) if since else None,
         until=until.replace(tzinfo=timezone.utc) if until else None,
     )
-    render(globals_of(ctx).format, run_queries.list_runs(flt), HISTORY_COLUMNS, "No runs.")
+    render(globals_of(ctx).format, [run.as_json() for run in list_runs(flt)], HISTORY_COLUMNS,
+           "No runs.")
 
 
 @workflow.command()
@@ -241,7 +243,7 @@ def history(ctx: click.Context, dataset: str | None, source: str, limit: int, st
 def status(ctx: click.Context, run_id: str) -> None:
     """One run (DATASET/DAG_RUN_ID, or a bare dag_run_id) with its tasks."""
     open_for_cli(ctx)
-    detail = run_queries.run_detail(run_id)
+    detail = run_status_json(run_id)
     if globals_of(ctx).format == "json":
         print_json(detail)
         return

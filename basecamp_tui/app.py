@@ -9,26 +9,24 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Callable
-from datetime import datetime, timezone
-from typing import Any
+from datetime import datetime
 
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
 
 from basecamp_tui.commands import BasecampCommands
-from daemon.read.changes import ActionRow, StoreReader
+from daemon.read.actions import ActionRow
+from daemon.read.changes import StoreReader
 from basecamp_tui.live import StoreFailed, StoreLoaded, Watcher
 from basecamp_tui.messages import StoreChanged
+from basecamp_tui.requests import ActionRequests
 from basecamp_tui.tabs.screen import ActionsMainScreen, MainScreen
 from daemon.core.config import UI_KEY_DEFAULTS, Config
+from daemon.core.states import ActionState
+from daemon.core.timefmt import utcnow
 
-FAILED_STATES = ("failed", "rejected")
-FINISHED_STATES = ("done", "failed", "rejected")
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+FAILED_STATES = (ActionState.FAILED, ActionState.REJECTED)
 
 
 class BasecampApp(App):
@@ -45,8 +43,8 @@ class BasecampApp(App):
         super().__init__()
         self.config = config
         self.read_only = bool(read_only or config.ui.read_only)
-        self.clock: Callable[[], datetime] = clock or utc_now
-        self.requests: Any = None
+        self.clock: Callable[[], datetime] = clock or utcnow
+        self.requests: ActionRequests | None = None
         self.tracked: set[int] = set()
         self.open_actions: dict[int, ActionRow] = {}
         self._finished: dict[int, ActionRow] = {}
@@ -66,12 +64,7 @@ class BasecampApp(App):
         if self.read_only:
             self.sub_title = "read-only"
         else:
-            try:
-                from basecamp_tui.requests import ActionRequests
-            except ImportError:
-                self.requests = None
-            else:
-                self.requests = ActionRequests(self)
+            self.requests = ActionRequests(self)
         self.run_worker(self.watcher.run, thread=True, exclusive=True, group="watch",
                         exit_on_error=False, name="store watcher")
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from textual.message import Message
 
 from daemon.read.changes import Changes, StoreReader
-from daemon.store.models import database_proxy
+from daemon.store.db import close_connection
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.25
@@ -79,5 +79,4 @@ class Watcher:
                 self._wake.wait(next_at - now)
                 self._wake.clear()
         finally:
-            if not database_proxy.is_closed():
-                database_proxy.close()
+            close_connection()

@@ -6,14 +6,13 @@ the store can refuse is checked before the dialog opens (so an overridden row sa
 once), and ``enqueue`` checks it again. Rejections are error notifications carrying the
 SPEC §2 message, shown literally (``markup=False``); success calls ``app.track_action``.
 
-The app must provide ``read_only``, ``config`` and ``track_action(action_id)``.
+The app must provide ``read_only``, ``config``, ``clock`` and ``track_action(action_id)``.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -24,12 +23,9 @@ from textual.screen import Screen
 from basecamp_tui.forms import BackfillForm, ConfirmDialog, StopDialog, TriggerForm
 from basecamp_tui.forms.backfill import BackfillRequest
 from basecamp_tui.forms.trigger import TriggerRequest
-from daemon.actions.queue import enqueue
-from daemon.actions.validate import require_cluster, validate_request
+from daemon.actions import checked_run, checked_target, enqueue
 from daemon.core.errors import BasecampError, UserError
-from daemon.actions.permissions import check_action
-from daemon.run_sync.status import ACTIVE
-from daemon.specs import DatasetSpec
+from daemon.core.states import WorkflowStatus
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +76,8 @@ class ActionRequests:
     # -- steps run in thread workers --------------------------------------------------
 
     def _prepare_pause(self, dataset: str, source_type: str | None) -> None:
-        row = require_cluster(check_action("pause", dataset, source_type))
-        kind = "unpause" if row.is_paused or row.status == "paused" else "pause"
+        row = checked_target("pause", dataset, source_type)
+        kind = "unpause" if row.is_paused or row.status == WorkflowStatus.PAUSED else "pause"
         question = Text.assemble(f"{kind.capitalize()} ", (dataset, "bold"), "?")
         detail = Text(f"{row.source_type} spec, now {row.status}", style="dim")
 
@@ -94,9 +90,10 @@ class ActionRequests:
                                 confirm_label=kind.capitalize()), answered)
 
     def _prepare_trigger(self, dataset: str, source_type: str | None) -> None:
-        row = require_cluster(check_action("run", dataset, source_type, force=True))
-        paused = bool(row.is_paused) or row.status == "paused"
-        form = TriggerForm(DatasetSpec.from_json(row.spec), paused=paused)
+        row = checked_target("run", dataset, source_type, force=True)
+        assert row.spec is not None  # checked: the workflow has a valid spec
+        paused = bool(row.is_paused) or row.status == WorkflowStatus.PAUSED
+        form = TriggerForm(row.spec, paused=paused)
 
         def submitted(request: TriggerRequest | None) -> None:
             if request is not None:
@@ -106,9 +103,9 @@ class ActionRequests:
         self._ask(form, submitted)
 
     def _prepare_backfill(self, dataset: str, source_type: str | None) -> None:
-        row = require_cluster(check_action("backfill", dataset, source_type))
-        today = self._now().date()
-        form = BackfillForm(dataset, source_type, DatasetSpec.from_json(row.spec), today=today)
+        row = checked_target("backfill", dataset, source_type)
+        assert row.spec is not None  # checked: the workflow has a valid spec
+        form = BackfillForm(dataset, source_type, row.spec, today=self.app.clock().date())
 
         def submitted(request: BackfillRequest | None) -> None:
             if request is not None:
@@ -119,9 +116,8 @@ class ActionRequests:
         self._ask(form, submitted)
 
     def _prepare_stop(self, run_id: str) -> None:
-        run = validate_request("stop", run_id).run
-        assert run is not None
-        if run.status not in ACTIVE:
+        run = checked_run("stop", run_id)
+        if not run.active:
             raise UserError(f"Run {run.public_id} already finished ({run.status}): "
                             "there is nothing to stop.")
         public_id = run.public_id
@@ -176,10 +172,6 @@ class ActionRequests:
 
     def _notify_error(self, message: str) -> None:
         self.app.notify(message, severity="error", markup=False, timeout=10)
-
-    def _now(self) -> datetime:
-        clock = getattr(self.app, "clock", None)
-        return clock() if clock is not None else datetime.now(UTC)
 
 
 def requests_for(app: App[Any]) -> ActionRequests:

@@ -145,7 +145,7 @@ async def measure(db_path: Path, changes: int) -> dict[str, float]:
 
         await pilot.press("2")
         runs = app.main.tables["runs"]
-        shown = [runs.coordinate_to_cell_key((i, 0)).row_key.value for i in range(runs.row_count)]
+        shown = runs.row_keys
         running = [key for key in shown if runs.model[key].active][:changes]
         delays = []
         for i, key in enumerate(running):

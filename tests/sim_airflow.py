@@ -21,7 +21,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime as http_date
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import unquote
 
 import httpx
@@ -91,8 +91,11 @@ class SimTask:
 class SimAirflow:
     """The simulated cluster's state plus the request handler."""
 
-    def __init__(self, latency: float = 0.0) -> None:
+    def __init__(self, latency: float = 0.0,
+                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
         self.latency = latency
+        self.clock = clock
+        """The cluster's clock: every timestamp it writes and its HTTP ``Date`` header."""
         self.dags: dict[str, bool] = {}  # dag_id -> is_paused
         self.runs: dict[tuple[str, str], SimRun] = {}
         self.tasks: dict[tuple[str, str], list[SimTask]] = {}
@@ -110,7 +113,7 @@ class SimAirflow:
 
     def add_run(self, dag_id: str, dag_run_id: str, state: str, task_ids: list[str],
                 *, task_state: str | None = None, when: datetime | None = None) -> SimRun:
-        now = when or datetime.now(timezone.utc)
+        now = when or self.clock()
         run = SimRun(dag_id, dag_run_id, state, logical_date=now, queued_at=now,
                      start_date=now if state != "queued" else None,
                      end_date=now if state in ("success", "failed") else None, updated_at=now)
@@ -124,12 +127,12 @@ class SimAirflow:
     def touch(self, run: SimRun, **changes: Any) -> None:
         for key, value in changes.items():
             setattr(run, key, value)
-        run.updated_at = datetime.now(timezone.utc)
+        run.updated_at = self.clock()
 
     def advance(self, dag_id: str, dag_run_id: str) -> None:
         """One more task of the run succeeds (and the next starts); the run's updated_at
         moves, as Airflow's scheduler does for a running run."""
-        now = datetime.now(timezone.utc)
+        now = self.clock()
         tasks = self.tasks[(dag_id, dag_run_id)]
         for task in tasks:
             if task.state == "running":
@@ -160,7 +163,7 @@ class SimAirflow:
             response = self._route(request, path)
         if self.hold_trigger_answers is not None and request.method == "POST" and path.endswith("/dagRuns"):
             self.hold_trigger_answers.wait(30)
-        response.headers["Date"] = http_date(datetime.now(timezone.utc), usegmt=True)
+        response.headers["Date"] = http_date(self.clock(), usegmt=True)
         return response
 
     def _route(self, request: httpx.Request, path: str) -> httpx.Response:
@@ -260,7 +263,7 @@ class SimAirflow:
     def _trigger(self, request: httpx.Request) -> httpx.Response:
         dag = request.extensions["match"]["dag"]
         body = json.loads(request.content)
-        run_id = body.get("dag_run_id") or f"manual__{datetime.now(timezone.utc).isoformat()}"
+        run_id = body.get("dag_run_id") or f"manual__{self.clock().isoformat()}"
         if dag not in self.dags:
             return httpx.Response(404, json={"detail": f"DAG {dag} not found"})
         if (dag, run_id) in self.runs:
@@ -274,7 +277,7 @@ class SimAirflow:
         run = self.runs.get((match["dag"], match["run"]))
         if run is None:
             return httpx.Response(404, json={"detail": "DagRun not found"})
-        self.touch(run, state=json.loads(request.content)["state"], end_date=datetime.now(timezone.utc))
+        self.touch(run, state=json.loads(request.content)["state"], end_date=self.clock())
         return httpx.Response(200, json=run.json())
 
     def _run_tasks(self, request: httpx.Request) -> httpx.Response:

@@ -20,8 +20,8 @@ from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from basecamp_tui.forms.dialogs import DIALOG_CSS
 from basecamp_tui.forms.params import ParameterFields
-from basecamp_tui.screens.formatting import fire_time
-from daemon.actions.validate import MAX_BACKFILL_RUNS, backfill_dates, validate_request
+from daemon.core.timefmt import fire_time
+from daemon.actions import MAX_BACKFILL_RUNS, backfill_dates, validate_request
 from daemon.core.errors import BasecampError
 from daemon.specs import DatasetSpec
 

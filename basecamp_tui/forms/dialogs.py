@@ -13,7 +13,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-from basecamp_tui.screens.formatting import literal
+from basecamp_tui.text import literal
 
 DIALOG_CSS = """
 .dialog {

@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Input, Static
 
-from basecamp_tui.screens.formatting import default_text
+from basecamp_tui.text import default_text
 from daemon.core.errors import UserError
 from daemon.specs import DatasetSpec, Parameter, validate_parameters
 

@@ -7,36 +7,25 @@ row it writes shows up on the next ``StoreChanged("task_logs")``. Log text goes 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime
 
-from peewee import fn
 from rich.text import Text
 from textual import on, work
-from textual.worker import get_current_worker
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Log, ProgressBar, Static
+from textual.worker import get_current_worker
 
 from basecamp_tui.messages import StoreChanged
+from basecamp_tui.palette import BUSY, GOOD, QUIET, WAIT, WARN, status_text
 from basecamp_tui.requests import requests_for
-from basecamp_tui.screens.formatting import (
-    app_now,
-    clean,
-    duration,
-    literal,
-    span,
-    status_text,
-    when,
-)
-from daemon.actions.queue import OPEN
-from daemon.core.errors import BasecampError
-from daemon.read.runs import find_run
-from daemon.run_sync.status import ACTIVE
-from daemon.store.models import Action, Run, TaskInstance, TaskLog
+from basecamp_tui.text import clean, duration_text, literal, time_text
+from daemon.core.timefmt import span, when
+from daemon.read.runs import RunDetail, TaskLogView, TaskView, run_detail, task_log
 
 ACTION_KEYS = ("stop", "logs")
 RELOAD_ON = frozenset({"runs", "tasks", "actions"})
@@ -62,46 +51,16 @@ class TaskKey:
 
 
 @dataclass
-class RunData:
-    run: Run | None
-    error: str | None = None
-    tasks: list[TaskInstance] = field(default_factory=list)
-    pending: list[Action] = field(default_factory=list)
-    now: datetime = field(default_factory=lambda: datetime.now(UTC))
-
-
-@dataclass
 class RunLoaded(Message):
-    data: RunData
+    data: RunDetail
+    now: datetime
 
 
 @dataclass
 class LogLoaded(Message):
     key: TaskKey
-    log: TaskLog | None
+    log: TaskLogView | None
     try_number: int
-
-
-def load_run(run_id: str, now: datetime) -> RunData:
-    try:
-        run = find_run(run_id)
-    except BasecampError as exc:
-        return RunData(run=None, error=str(exc), now=now)
-    tasks = list(TaskInstance.select().where(TaskInstance.run_id == run.id).order_by(
-        fn.COALESCE(TaskInstance.started_at, TaskInstance.updated_at), TaskInstance.task_id,
-        TaskInstance.map_index))
-    pending = list(Action.select().where(
-        (Action.target == run.public_id) & Action.state.in_(OPEN)).order_by(Action.id))
-    return RunData(run=run, tasks=tasks, pending=pending, now=now)
-
-
-def load_log(run_pk: int, key: TaskKey, try_number: int) -> TaskLog | None:
-    """The newest fetched log of the task at or before ``try_number``."""
-    return (TaskLog.select()
-            .where((TaskLog.run_id == run_pk) & (TaskLog.task_id == key.task_id)
-                   & (TaskLog.map_index == key.map_index)
-                   & (TaskLog.try_number <= max(try_number, 1)))
-            .order_by(TaskLog.try_number.desc()).first())
 
 
 class RunDetailScreen(Screen[None]):
@@ -127,9 +86,9 @@ class RunDetailScreen(Screen[None]):
     def __init__(self, run_id: str) -> None:
         super().__init__()
         self.run_id = run_id
-        self.data: RunData | None = None
-        self._tasks: dict[str, TaskInstance] = {}
-        self._shown_log: tuple[TaskKey, int] | None = None
+        self.data: RunDetail | None = None
+        self._tasks: dict[str, TaskView] = {}
+        self._shown_log: tuple[TaskKey, int, datetime] | None = None
         self._waiting_for: TaskKey | None = None
 
     def compose(self) -> ComposeResult:
@@ -150,17 +109,17 @@ class RunDetailScreen(Screen[None]):
     # -- data -------------------------------------------------------------------------
 
     def reload(self) -> None:
-        self._load(app_now(self.app))
+        self._load(self.app.clock())
 
     @work(thread=True, exclusive=True, group="run-detail", exit_on_error=False)
     def _load(self, now: datetime) -> None:
-        data = load_run(self.run_id, now)
+        data = run_detail(self.run_id)
         if not get_current_worker().is_cancelled:  # a newer load is on its way
-            self.post_message(RunLoaded(data))
+            self.post_message(RunLoaded(data, now))
 
     @work(thread=True, exclusive=True, group="run-log", exit_on_error=False)
     def _load_log(self, run_pk: int, key: TaskKey, try_number: int) -> None:
-        entry = load_log(run_pk, key, try_number)
+        entry = task_log(run_pk, key.task_id, key.map_index, try_number)
         if not get_current_worker().is_cancelled:
             self.post_message(LogLoaded(key, entry, try_number))
 
@@ -172,15 +131,15 @@ class RunDetailScreen(Screen[None]):
 
     def on_run_loaded(self, message: RunLoaded) -> None:
         self.data = message.data
-        self.query_one("#run-header", Static).update(self._header(message.data))
+        self.query_one("#run-header", Static).update(self._header(message.data, message.now))
         self._show_progress(message.data)
-        self._fill_tasks(message.data)
+        self._fill_tasks(message.data, message.now)
         self._reload_log()
         self.refresh_bindings()
 
     # -- rendering --------------------------------------------------------------------
 
-    def _header(self, data: RunData) -> Text:
+    def _header(self, data: RunDetail, now: datetime) -> Text:
         run = data.run
         if run is None:
             return Text(data.error or f"Run not found: {self.run_id}", style="red")
@@ -193,10 +152,10 @@ class RunDetailScreen(Screen[None]):
             ("cluster ", "dim"), literal(run.cluster), ("  type ", "dim"), literal(run.run_type),
             ("  by ", "dim"), literal(run.triggered_by)))
         text.append("\n")
-        elapsed = duration(span(run.started_at, run.ended_at, data.now))
+        elapsed = duration_text(span(run.started_at, run.ended_at, now))
         text.append_text(Text.assemble(
-            ("logical ", "dim"), when(run.logical_date), ("  started ", "dim"),
-            when(run.started_at), ("  took ", "dim"), elapsed))
+            ("logical ", "dim"), time_text(run.logical_date), ("  started ", "dim"),
+            time_text(run.started_at), ("  took ", "dim"), elapsed))
         if run.note:
             text.append("\n")
             text.append_text(Text.assemble(("note ", "dim"), literal(run.note)))
@@ -206,7 +165,7 @@ class RunDetailScreen(Screen[None]):
             text.append(f"  (#{action.id}, by {action.requested_by})", style="dim")
         return text
 
-    def _show_progress(self, data: RunData) -> None:
+    def _show_progress(self, data: RunDetail) -> None:
         run = data.run
         bar = self.query_one("#run-bar", ProgressBar)
         counts = self.query_one("#run-counts", Static)
@@ -217,16 +176,15 @@ class RunDetailScreen(Screen[None]):
         done = run.succeeded + run.failed + run.skipped
         bar.update(total=max(run.total, 1), progress=done)
         text = Text(f"{done}/{run.total} done")
-        for label, value, style in (("ok", run.succeeded, "green"),
-                                    ("failed", run.failed, "red"),
-                                    ("running", run.running, "cyan"),
-                                    ("queued", run.queued, "yellow"),
-                                    ("skipped", run.skipped, "dim")):
+        for label, value, style in (("ok", run.succeeded, GOOD), ("failed", run.failed, WARN),
+                                    ("running", run.running, BUSY),
+                                    ("queued", run.queued, WAIT),
+                                    ("skipped", run.skipped, QUIET)):
             if value:
                 text.append(f"  {value} {label}", style=style)
         counts.update(text)
 
-    def _fill_tasks(self, data: RunData) -> None:
+    def _fill_tasks(self, data: RunDetail, now: datetime) -> None:
         table = self.query_one("#run-tasks", DataTable)
         selected = self.selected_task()
         table.clear()
@@ -236,9 +194,9 @@ class RunDetailScreen(Screen[None]):
             self._tasks[key.row_key] = task
             table.add_row(
                 literal(key.label), status_text(task.state), str(task.try_number),
-                when(task.started_at),
-                duration(task.duration_seconds if task.ended_at is not None
-                         else span(task.started_at, task.ended_at, data.now)),
+                time_text(task.started_at),
+                duration_text(task.duration_seconds if task.ended_at is not None
+                              else span(task.started_at, task.ended_at, now)),
                 key=key.row_key,
             )
         if selected is not None and selected.row_key in table.rows:
@@ -289,9 +247,9 @@ class RunDetailScreen(Screen[None]):
             title.append("  (tail end only)", style="yellow")
         if self._waiting_for == message.key:
             title.append("  fetching newer try…", style="yellow")
-        self._set_log(title, (message.key, entry.id), entry.content)
+        self._set_log(title, (message.key, entry.try_number, entry.fetched_at), entry.content)
 
-    def _set_log(self, title: Text, identity: tuple[TaskKey, int] | None,
+    def _set_log(self, title: Text, identity: tuple[TaskKey, int, datetime] | None,
                  content: str = "") -> None:
         self.query_one("#log-title", Static).update(title)
         if identity == self._shown_log and identity is not None:
@@ -309,7 +267,7 @@ class RunDetailScreen(Screen[None]):
         if action in ACTION_KEYS and getattr(self.app, "read_only", False):
             return False
         if action == "stop" and self.data is not None and self.data.run is not None:
-            return True if self.data.run.status in ACTIVE else None
+            return True if self.data.run.active else None
         return True
 
     def action_back(self) -> None:

@@ -8,47 +8,41 @@ Data is read in a thread worker and handed back by message; ``StoreChanged`` rel
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, tzinfo
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from peewee import fn
 from rich.console import Group
 from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
-from textual.worker import get_current_worker
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
+from textual.worker import get_current_worker
 
 from basecamp_tui.messages import StoreChanged
+from basecamp_tui.palette import status_text
 from basecamp_tui.requests import requests_for
-from basecamp_tui.screens.formatting import (
-    app_now,
-    clean,
-    default_text,
-    duration,
-    fire_time,
-    literal,
-    span,
-    status_text,
-    when,
-)
-from daemon.actions.queue import OPEN
-from daemon.core.errors import BasecampError
-from daemon.specs import DatasetSpec, next_fire_times
-from daemon.store.models import Action, Run, SpecFile, Workflow
+from basecamp_tui.text import clean, default_text, duration_text, literal, time_text
+from daemon.core.states import SourceType, WorkflowStatus
+from daemon.core.timefmt import duration, fire_time, span
+from daemon.read.workflows import WorkflowDetail, WorkflowView, workflow_detail
+from daemon.specs import DatasetSpec
 
-RECENT_RUNS = 30
-FIRE_TIMES = 5
 ACTION_KEYS = ("pause", "trigger", "backfill")
 RELOAD_ON = frozenset({"workflows", "runs", "actions"})
+SCHEDULE_NOTES = {
+    WorkflowStatus.PAUSED: "paused: these fire only once it is unpaused",
+    WorkflowStatus.DISABLED: "schedule disabled (enabled: false): nothing fires",
+    WorkflowStatus.OVERRIDDEN: "overridden: the code spec's schedule is the one that fires",
+    WorkflowStatus.REMOVED: "removed: nothing fires",
+}
 
 
 def viewer_zone() -> tuple[tzinfo | None, str]:
@@ -64,54 +58,9 @@ def viewer_zone() -> tuple[tzinfo | None, str]:
 
 
 @dataclass
-class WorkflowData:
-    """One consistent read of everything the screen shows."""
-
-    row: Workflow | None
-    pair: dict[str, Workflow] = field(default_factory=dict)
-    runs: list[Run] = field(default_factory=list)
-    pending: list[Action] = field(default_factory=list)
-    fire_times: list[datetime] = field(default_factory=list)
-    fire_error: str | None = None
-    warnings: list[str] = field(default_factory=list)
-    """The spec file's warnings (unknown keys, parameters a scheduled run cannot supply)."""
-    now: datetime = field(default_factory=lambda: datetime.now(UTC))
-
-
-@dataclass
 class WorkflowLoaded(Message):
-    data: WorkflowData
-
-
-def load_workflow(name: str, source_type: str, now: datetime) -> WorkflowData:
-    """Read the workflow, its twin, recent runs and open actions (runs in a worker)."""
-    rows = {r.source_type: r for r in Workflow.select().where(Workflow.dataset_name == name)}
-    row = rows.get(source_type)
-    run_time = fn.COALESCE(Run.started_at, Run.queued_at, Run.logical_date, Run.created_at)
-    runs = list(Run.select().where(Run.dataset_name == name)
-                .order_by(run_time.desc(), Run.id.desc()).limit(RECENT_RUNS))
-    pending = list(Action.select().where(
-        (Action.target == name) & Action.state.in_(OPEN)).order_by(Action.id))
-    data = WorkflowData(row=row, pair=rows, runs=runs, pending=pending, now=now)
-    if row is not None and row.spec_path:
-        spec_file = SpecFile.get_or_none(SpecFile.path == row.spec_path)
-        data.warnings = list(spec_file.warnings or []) if spec_file else []
-    if row is not None and row.cron:
-        try:
-            data.fire_times = next_fire_times(row.cron, row.timezone or "UTC", now, FIRE_TIMES)
-        except BasecampError as exc:
-            data.fire_error = str(exc)
-    return data
-
-
-def in_force(pair: dict[str, Workflow]) -> str | None:
-    """Which source's spec is in force (SPEC §2 override policy)."""
-    code, manual = pair.get("code"), pair.get("manual")
-    if code is not None and code.status != "removed" and code.spec is not None:
-        return "code"
-    if manual is not None and manual.status != "removed":
-        return "manual"
-    return None
+    data: WorkflowDetail
+    now: datetime
 
 
 class WorkflowDetailScreen(Screen[None]):
@@ -140,7 +89,7 @@ class WorkflowDetailScreen(Screen[None]):
         super().__init__()
         self.dataset_name = dataset_name
         self.source_type = source_type
-        self.data: WorkflowData | None = None
+        self.data: WorkflowDetail | None = None
 
     # -- layout -----------------------------------------------------------------------
 
@@ -168,23 +117,23 @@ class WorkflowDetailScreen(Screen[None]):
     # -- data -------------------------------------------------------------------------
 
     def reload(self) -> None:
-        self._load(app_now(self.app))
+        self._load(self.app.clock())
 
     @work(thread=True, exclusive=True, group="workflow-detail", exit_on_error=False)
     def _load(self, now: datetime) -> None:
-        data = load_workflow(self.dataset_name, self.source_type, now)
+        data = workflow_detail(self.dataset_name, self.source_type, now)
         if not get_current_worker().is_cancelled:  # a newer load is on its way
-            self.post_message(WorkflowLoaded(data))
+            self.post_message(WorkflowLoaded(data, now))
 
     def on_workflow_loaded(self, message: WorkflowLoaded) -> None:
         self.data = message.data
-        self._show(message.data)
+        self._show(message.data, message.now)
 
     def on_store_changed(self, message: StoreChanged) -> None:
         if message.tables & RELOAD_ON:
             self.reload()
 
-    def _show(self, data: WorkflowData) -> None:
+    def _show(self, data: WorkflowDetail, now: datetime) -> None:
         self.query_one("#wf-header", Static).update(self._header(data))
         row = data.row
         if row is None:
@@ -192,24 +141,24 @@ class WorkflowDetailScreen(Screen[None]):
                 Text(f"No {self.source_type} spec of {self.dataset_name} in the store.",
                      style="red"))
             return
-        spec = DatasetSpec.from_json(row.spec) if row.spec else None
+        spec = row.spec
         self.query_one("#wf-summary", Static).update(self._summary(row, spec, data.warnings))
         self.query_one("#wf-schedule", Static).update(self._schedule(data, spec))
         self.query_one("#wf-params", Static).update(self._parameters(spec))
         self.query_one("#wf-sources", Static).update(self._sources(data))
         self.query_one("#wf-yaml", Static).update(self._yaml(row))
-        self._fill_runs(data)
+        self._fill_runs(data, now)
 
     # -- rendering --------------------------------------------------------------------
 
-    def _header(self, data: WorkflowData) -> Text:
+    def _header(self, data: WorkflowDetail) -> Text:
         text = Text.assemble((self.dataset_name, "bold"), "  ", (self.source_type, "cyan"), "  ")
         row = data.row
         if row is not None:
             text.append_text(status_text(row.status))
-            if row.is_paused and row.status != "paused":
+            if row.is_paused and row.status != WorkflowStatus.PAUSED:
                 text.append("  (DAG paused)", style="yellow")
-        force = in_force(data.pair)
+        force = data.in_force
         if force == self.source_type:
             text.append("  in force", style="green")
         elif force is not None:
@@ -226,7 +175,7 @@ class WorkflowDetailScreen(Screen[None]):
     def app_read_only(self) -> bool:
         return bool(getattr(self.app, "read_only", False))
 
-    def _summary(self, row: Workflow, spec: DatasetSpec | None, warnings: list[str]) -> Table:
+    def _summary(self, row: WorkflowView, spec: DatasetSpec | None, warnings: list[str]) -> Table:
         grid = Table.grid(padding=(0, 2))
         grid.add_column(style="bold", no_wrap=True)
         grid.add_column(overflow="fold")
@@ -244,7 +193,7 @@ class WorkflowDetailScreen(Screen[None]):
             grid.add_row(Text("Warning", style="bold yellow"), literal(warning, "yellow"))
         return grid
 
-    def _schedule(self, data: WorkflowData, spec: DatasetSpec | None) -> Group | Text:
+    def _schedule(self, data: WorkflowDetail, spec: DatasetSpec | None) -> Group | Text:
         row = data.row
         assert row is not None
         if not row.cron:
@@ -257,12 +206,7 @@ class WorkflowDetailScreen(Screen[None]):
                         style="dim")
             if s.sla_minutes:
                 head.append(f"  SLA {s.sla_minutes} min", style="dim")
-        note = {
-            "paused": "paused: these fire only once it is unpaused",
-            "disabled": "schedule disabled (enabled: false): nothing fires",
-            "overridden": "overridden: the code spec's schedule is the one that fires",
-            "removed": "removed: nothing fires",
-        }.get(row.status)
+        note = SCHEDULE_NOTES.get(row.status)
         parts: list[Any] = [head]
         if note:
             parts.append(Text(note, style="yellow"))
@@ -289,21 +233,21 @@ class WorkflowDetailScreen(Screen[None]):
         for column in ("Name", "Type", "Required", "Default", "Description"):
             table.add_column(column, overflow="fold")
         for p in spec.parameters:
-            default = "-" if p.default is None else default_text(p.default)
+            default = None if p.default is None else default_text(p.default)
             if p.takes_logical_date:
                 default = "scheduled runs and backfills: the logical date"
             table.add_row(literal(p.name), p.type, "yes" if p.required else "no",
                           literal(default), literal(p.description))
         return table
 
-    def _sources(self, data: WorkflowData) -> Table:
+    def _sources(self, data: WorkflowDetail) -> Table:
         table = Table(title="Sources", title_justify="left", title_style="bold",
                       box=None, padding=(0, 2, 0, 0), show_edge=False, pad_edge=False,
                       header_style="bold dim")
         for column in ("Source", "Status", "In force", "File"):
             table.add_column(column, overflow="fold")
-        force = in_force(data.pair)
-        for source in ("code", "manual"):
+        force = data.in_force
+        for source in SourceType:
             row = data.pair.get(source)
             if row is None:
                 table.add_row(source, Text("none", style="dim"), "", "")
@@ -313,22 +257,23 @@ class WorkflowDetailScreen(Screen[None]):
             table.add_row(name, status_text(row.status), marker, literal(row.spec_path))
         return table
 
-    def _yaml(self, row: Workflow) -> Syntax | Text:
+    def _yaml(self, row: WorkflowView) -> Syntax | Text:
         if not row.spec_yaml:
             return Text(row.spec_error or "No spec text stored.", style="red")
         return Syntax(clean(row.spec_yaml), "yaml", theme="ansi_dark", line_numbers=True,
                       word_wrap=False, background_color="default")
 
-    def _fill_runs(self, data: WorkflowData) -> None:
+    def _fill_runs(self, data: WorkflowDetail, now: datetime) -> None:
         table = self.query_one("#wf-runs", DataTable)
         selected = self._selected_run_key(table)
         table.clear()
         for run in data.runs:
             done = run.succeeded + run.failed + run.skipped
             table.add_row(
-                status_text(run.status), when(run.started_at)[:16],
-                duration(span(run.started_at, run.ended_at, data.now)), f"{done}/{run.total}",
-                literal(run.run_type), literal(run.dag_run_id), key=run.public_id,
+                status_text(run.status), time_text(run.started_at, precision="minutes"),
+                duration_text(span(run.started_at, run.ended_at, now), coarse=run.active),
+                f"{done}/{run.total}", literal(run.run_type), literal(run.dag_run_id),
+                key=run.public_id,
             )
         if selected is not None and selected in table.rows:
             table.move_cursor(row=table.get_row_index(selected), scroll=False)

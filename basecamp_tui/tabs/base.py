@@ -1,21 +1,21 @@
-"""A DataTable that follows a keyed model: rows are updated in place, never reloaded.
+"""The tabs' table: a Line API widget over a :class:`~basecamp_tui.table_model.TableModel`.
 
 Each tab subclasses :class:`LiveTable` with its columns, how a row renders, which rows
-it shows and how they sort. Live changes go through :meth:`LiveTable.apply` (update the
-cells that differ, add or remove single rows); only a user's filter/sort change rebuilds
-the table, and both keep the cursor on the same row key.
+it shows and how they sort. Live changes go through :meth:`LiveTable.apply` (the model
+moves or re-renders single rows and says which lines to repaint); a user's filter/sort
+change goes through :meth:`LiveTable.rebuild`. Both keep the cursor on the same row key;
+a live change also keeps the scroll position, a rebuild scrolls the cursor into view.
 
 A table shows at most ``MAX_ROWS`` rows (the first ones in sort order); the status line
-says how many match, and ``/`` narrows them down. A Textual DataTable holding 10,000
-rows costs seconds per rebuild and hundreds of MB, a filter keystroke must cost < 100 ms.
+says how many match, and ``/`` narrows them down.
 
-What keeps a keystroke cheap: the model's sort order is kept between rebuilds (re-sorted
-only when a row's place may have changed), ``/`` matches precomputed casefolded
-haystacks, a row's cells are built once and reused while the row is the same object
-(clock-driven rows for up to a second), the table's rows are replaced in one go instead
-of ``clear()`` + 300 ``add_row``, and a cell renders through a short path that caches
-the text's segments (DataTable's general path runs each cell through Rich's padding and
-wrapping pipeline on every repaint).
+Why not ``DataTable``: it keeps its own copy of every row and renders cells through
+Rich's padding pipeline, so keeping it fast took patching its internals. Here the model
+is the only copy; a painted line is the row's cells rendered once per cells object
+(each cell at its column's width, cropped with an ellipsis), styled for its place
+(cursor, zebra stripe) and cropped to the scroll position, all cached per row.
+Everything used is Textual's public API: ``ScrollView``, ``render_line`` / ``Strip``,
+component classes, bindings and messages.
 """
 
 from __future__ import annotations
@@ -24,32 +24,30 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, ClassVar, Generic, Iterable, TypeVar
 
+from rich.console import Console, ConsoleOptions
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
-from textual._two_way_dict import TwoWayDict
-from textual.widgets import DataTable
-from textual.widgets._data_table import _EMPTY_TEXT
-from textual.widgets.data_table import Row, RowKey
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.cache import LRUCache
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from basecamp_tui.table_model import Change, Column, Sort, TableModel
+
+__all__ = ["Column", "LiveTable", "Sort"]
 
 R = TypeVar("R")
+PADDING = 1
+"""Blank cells either side of a column's text, as DataTable's ``cell_padding``."""
+HEADER = 1
+"""Lines above the rows (the column labels); they do not scroll vertically."""
 
 
-@dataclass(frozen=True)
-class Column:
-    key: str
-    label: str
-    width: int
-
-
-@dataclass(frozen=True)
-class Sort:
-    label: str
-    key: Callable[[Any], Any]
-    reverse: bool = False
-
-
-class LiveTable(DataTable, Generic[R]):
+class LiveTable(ScrollView, Generic[R], can_focus=True):
     """A tab's table. Subclasses set COLUMNS and SORTS and implement ``cells``."""
 
     COLUMNS: ClassVar[tuple[Column, ...]] = ()
@@ -58,132 +56,109 @@ class LiveTable(DataTable, Generic[R]):
     TICKS: ClassVar[bool] = False
     """Whether cells depend on the clock (durations, ages) and are re-rendered each tick."""
 
-    def __init__(self, clock: Callable[[], datetime], **kwargs: Any) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "select_cursor", "Select", show=False),
+        Binding("up", "cursor_up", "Cursor up", show=False),
+        Binding("down", "cursor_down", "Cursor down", show=False),
+        Binding("pageup", "page_up", "Page up", show=False),
+        Binding("pagedown", "page_down", "Page down", show=False),
+        Binding("home,ctrl+home", "scroll_top", "First row", show=False),
+        Binding("end,ctrl+end", "scroll_bottom", "Last row", show=False),
+    ]
+    """As DataTable's with a row cursor; home/end go to the first/last row (left/right
+    scroll sideways, from ScrollView)."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "livetable--header", "livetable--cursor", "livetable--even-row", "livetable--odd-row",
+    }
+    DEFAULT_CSS = """
+    LiveTable {
+        background: $surface;
+        color: $foreground;
+        &:focus {
+            background-tint: $foreground 5%;
+            & > .livetable--cursor {
+                background: $block-cursor-background;
+                color: $block-cursor-foreground;
+                text-style: $block-cursor-text-style;
+            }
+            & > .livetable--header {
+                background-tint: $foreground 5%;
+            }
+        }
+        &:dark > .livetable--even-row {
+            background: $surface-darken-1 40%;
+        }
+        & > .livetable--header {
+            text-style: bold;
+            background: $panel;
+            color: $foreground;
+        }
+        &:ansi > .livetable--header {
+            background: ansi_bright_blue;
+            color: ansi_default;
+        }
+        & > .livetable--even-row {
+            background: $surface-lighten-1 50%;
+        }
+        & > .livetable--cursor {
+            background: $block-cursor-blurred-background;
+            color: $block-cursor-blurred-foreground;
+            text-style: $block-cursor-blurred-text-style;
+        }
+    }
+    """
+    """DataTable's look (its default CSS, for the parts a row table uses)."""
+
+    @dataclass
+    class RowHighlighted(Message):
+        """The cursor moved onto another row (by a key, a click or a live change)."""
+
+        table: "LiveTable[Any]"
+        row_key: str
+        cursor_row: int
+
+        @property
+        def control(self) -> "LiveTable[Any]":
+            return self.table
+
+    @dataclass
+    class RowSelected(Message):
+        """Enter on a row, or a click on the cursor's row."""
+
+        table: "LiveTable[Any]"
+        row_key: str
+        cursor_row: int
+
+        @property
+        def control(self) -> "LiveTable[Any]":
+            return self.table
+
+    def __init__(self, clock: Callable[[], datetime], *, zebra_stripes: bool = False,
+                 name: str | None = None, id: str | None = None, classes: str | None = None,
+                 disabled: bool = False) -> None:
+        super().__init__(name=name, id=id, classes=classes, disabled=disabled)
         self.clock = clock
-        self.model: dict[str, R] = {}
-        self.filter_text = ""
-        self.failed_only = False
-        self.sort_index = 0
-        self._cells: dict[str, tuple[Text, ...]] = {}
-        """The cells of the rows in the table, by key."""
-        self._built: dict[str, tuple[R, datetime, tuple[Text, ...]]] = {}
-        """Cells built for a row (shown or not), reused while the row is the same object."""
-        self._haystacks: dict[str, tuple[R, str]] = {}
-        self._order: list[str] | None = None
-        """The model's keys in the current sort order (None: to be sorted again)."""
-        self._order_sort = self.sort_index
-        self._row_keys: dict[str, RowKey] = {}
-        self._segments: dict[tuple[int, int], tuple[Text, list[Segment]]] = {}
-        """A cell's text rendered at a width, by (id of the Text, width)."""
-        self.matching: set[str] = set()
-        """Keys of the model rows that pass the filters (shown or beyond MAX_ROWS)."""
-        self._stale_rows: set[RowKey] = set()
-        """Rows whose cells changed since the last render (see ``update_cell``)."""
-
-    def on_mount(self) -> None:
-        self._ensure_columns()
-
-    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
-        # Every column has a fixed width and every row is one line, so measuring each new
-        # cell (DataTable's default, ~10 µs a cell) buys nothing and costs ~100 ms a rebuild.
-        super()._update_dimensions(())
-
-    def update_cell(self, row_key: RowKey | str, column_key: Any, value: Any, *,
-                    update_width: bool = False) -> None:
-        """DataTable's ``update_cell`` without re-rendering the whole table: it bumps
-        the update count every render cache is keyed on; here only the changed row's
-        cached renders are dropped (at the next render) and only its line repainted."""
-        key = RowKey(row_key) if isinstance(row_key, str) else row_key
-        index = self._row_locations.get(key)
-        if update_width or index is None or column_key not in self.columns:
-            super().update_cell(row_key, column_key, value, update_width=update_width)
-            return
-        self._data[key][column_key] = value
-        self._stale_rows.add(key)
-        self.refresh_row(index)
-
-    def render_lines(self, crop: Any) -> list[Any]:
-        if self._stale_rows:
-            self._forget_stale_rows()
-        return super().render_lines(crop)
-
-    def _forget_stale_rows(self) -> None:
-        stale, self._stale_rows = self._stale_rows, set()
-        header = self.header_height if self.show_header else 0
-        lines = {header + index for key in stale
-                 if (index := self._row_locations.get(key)) is not None}
-        for cache, matches in ((self._cell_render_cache, lambda k: k[0] in stale),
-                               (self._row_render_cache, lambda k: k[0] in stale),
-                               (self._line_cache, lambda k: k[0] in lines)):
-            for cache_key in [k for k in cache.keys() if matches(k)]:
-                cache.discard(cache_key)
-        self._row_renderable_cache.clear()
-
-    def notify_style_update(self) -> None:
-        self._segments.clear()
-        super().notify_style_update()
-
-    def _render_cell(self, row_index: int, column_index: int, base_style: Style, width: int,
-                     cursor: bool = False, hover: bool = False) -> list[list[Segment]]:
-        """DataTable's ``_render_cell`` for a one-line Text body cell, with the same result:
-        the text rendered at the column's width (cached per Text object) between the
-        padding, under the row's and the cursor's styles. Anything else (the header,
-        row labels, fixed cells, other cell types) goes through DataTable's path."""
-        padding = self.cell_padding
-        if row_index < 0 or column_index < 0 or self.fixed_rows or self.fixed_columns or (
-                width <= 2 * padding):
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        row_key = self._row_locations.get_key(row_index)
-        column_key = self._column_locations.get_key(column_index)
-        cache_key = (row_key, column_key, base_style, cursor, hover, self._show_hover_cursor,
-                     self._update_count, self._pseudo_class_state)
-        cache = self._cell_render_cache
-        lines = cache.get(cache_key)
-        if lines is not None:
-            return lines
-        row = self.rows.get(row_key)  # type: ignore[arg-type]
-        cell = self._data[row_key].get(column_key) if row is not None else None  # type: ignore[index]
-        if type(cell) is not Text or row.height != 1:  # type: ignore[union-attr]
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        if not cell:
-            cell = _EMPTY_TEXT  # as DataTable does with an empty cell
-        inner = width - 2 * padding
-        console = self.app.console
-        cached = self._segments.get((id(cell), inner))
-        if cached is None or cached[0] is not cell:
-            if len(self._segments) > 20_000:
-                self._segments.clear()
-            # What rich.padding.Padding renders between its pads, for a one-line cell.
-            options = self.app.console_options.update_dimensions(width, 1).update(
-                no_wrap=True).update_width(inner).update_height(1)
-            none = console.get_style("none")
-            text_line = console.render_lines(cell, options, style=none, pad=True)[0]
-            pad = Segment(" " * padding, none)
-            cached = (cell, [pad, *text_line, pad])
-            self._segments[(id(cell), inner)] = cached
-        component_style, post_style = self._get_styles_to_render_cell(
-            False, False, False, hover, cursor, self.show_cursor, self._show_hover_cursor,
-            self.cursor_foreground_priority == "css", self.cursor_background_priority == "css")
-        # textual.renderables.styled.Styled: pre_style + segment style + post_style.
-        pre_style = base_style + Style.from_meta({"row": row_index, "column": column_index})
-        pre_style = pre_style + component_style
-        line = []
-        for text, style, control in cached[1]:
-            if pre_style:
-                style = pre_style + style
-            if post_style:
-                style = style + post_style if style else post_style
-            line.append(Segment(text, style, control))
-        lines = [line]
-        cache[cache_key] = lines
-        return lines
-
-    def _ensure_columns(self) -> None:
-        # Rows may arrive before on_mount (the first load races the mounting of tabs).
-        if not self.columns:
-            for column in self.COLUMNS:
-                self.add_column(column.label, width=column.width, key=column.key)
+        self.zebra_stripes = zebra_stripes
+        self.table_model: TableModel[R, tuple[Text, ...]] = TableModel(
+            sorts=self.SORTS, cells=self.cells, clock=clock, key_of=self.key_of,
+            shown=self.shown, haystack=self.haystack, ticking=self.ticking,
+            max_rows=self.MAX_ROWS)
+        # Own state has double-underscore (name-mangled) names: a Widget subclass must
+        # not collide with Textual's private attributes, which change between releases.
+        self.__cursor = 0
+        self.__cursor_key: str | None = None
+        """The key of the row under the cursor: where the cursor goes back to."""
+        self.__table_width = sum(column.width + 2 * PADDING for column in self.COLUMNS)
+        self.__column_meta = [Style.from_meta({"column": i}) for i in range(len(self.COLUMNS))]
+        self.__styles: tuple[Any, ...] = ()
+        self.__cell_options: dict[int, ConsoleOptions] = {}
+        self.__header: tuple[tuple[Any, ...], Strip] | None = None
+        self.__row_strips: LRUCache[str, tuple[tuple[Text, ...], Strip]] = LRUCache(2048)
+        """A row's cells rendered side by side, unstyled and uncropped, by key."""
+        self.__lines: LRUCache[str, tuple[tuple[Text, ...], tuple[Any, ...], Strip]] = LRUCache(512)
+        """A row's painted line (styled, cropped), by key."""
+        self.virtual_size = Size(self.__table_width, HEADER)
 
     # --- what subclasses say -----------------------------------------------------------
 
@@ -205,280 +180,322 @@ class LiveTable(DataTable, Generic[R]):
         """Rows whose cells change with the clock (re-rendered by :meth:`tick`)."""
         return self.TICKS
 
-    # --- reading the table -------------------------------------------------------------
+    # --- the model's state, as the tabs and the screen use it --------------------------
+
+    @property
+    def model(self) -> dict[str, R]:
+        """Every row of the tab by key (shown or not)."""
+        return self.table_model.rows
+
+    @property
+    def matching(self) -> set[str]:
+        """Keys of the rows that pass the filters (shown or beyond MAX_ROWS)."""
+        return self.table_model.matching
+
+    @property
+    def filter_text(self) -> str:
+        return self.table_model.filter_text
+
+    @filter_text.setter
+    def filter_text(self, value: str) -> None:
+        self.table_model.filter_text = value
+
+    @property
+    def failed_only(self) -> bool:
+        return self.table_model.failed_only
+
+    @failed_only.setter
+    def failed_only(self, value: bool) -> None:
+        self.table_model.failed_only = value
+
+    @property
+    def sort_index(self) -> int:
+        return self.table_model.sort_index
+
+    @sort_index.setter
+    def sort_index(self, value: int) -> None:
+        self.table_model.sort_index = value
 
     @property
     def current_sort(self) -> Sort:
-        return self.SORTS[self.sort_index]
+        return self.table_model.current_sort
+
+    # --- reading the table -------------------------------------------------------------
+
+    @property
+    def row_count(self) -> int:
+        return len(self.table_model.window)
+
+    @property
+    def row_keys(self) -> list[str]:
+        """The keys of the rows shown, top to bottom."""
+        return list(self.table_model.window)
+
+    @property
+    def cursor_row(self) -> int:
+        return self.__cursor
+
+    @property
+    def cursor_key(self) -> str | None:
+        return self.__cursor_key if self.row_count else None
 
     @property
     def selected(self) -> R | None:
-        if not self.row_count:
-            return None
-        key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
-        return self.model.get(key or "")
+        key = self.cursor_key
+        return None if key is None else self.model.get(key)
 
-    def wanted(self, row: R) -> bool:
-        if not self.shown(row):
-            return False
-        needle = self.filter_text.casefold()
-        return not needle or needle in self._haystack_of(self.key_of(row), row)
+    def row_key_at(self, index: int) -> str:
+        return self.table_model.key_at(index)
 
-    def _haystack_of(self, key: str, row: R) -> str:
-        cached = self._haystacks.get(key)
-        if cached is None or cached[0] is not row:
-            cached = self._haystacks[key] = (row, self.haystack(row).casefold())
-        return cached[1]
+    def get_row_index(self, row_key: str) -> int:
+        index = self.table_model.index_of(row_key)
+        if index is None:
+            raise KeyError(f"row {row_key!r} is not shown")
+        return index
 
-    def _ordered(self, rows: Iterable[R]) -> list[R]:
-        sort = self.current_sort
-        return sorted(rows, key=sort.key, reverse=sort.reverse)
-
-    def _sorted_keys(self) -> list[str]:
-        """Every model key in sort order, kept until a row's place may change."""
-        if self._order is None or self._order_sort != self.sort_index or (
-                len(self._order) != len(self.model)):
-            self._order = [self.key_of(row) for row in self._ordered(self.model.values())]
-            self._order_sort = self.sort_index
-        return self._order
-
-    def _cells_of(self, key: str, row: R, now: datetime) -> tuple[Text, ...]:
-        """The row's cells, built again only when the row changed (or, for a row that
-        follows the clock, when they are a second old)."""
-        built = self._built.get(key)
-        if built is not None and built[0] is row and (
-                not self.ticking(row) or 0 <= (now - built[1]).total_seconds() < 1):
-            return built[2]
-        cells = self.cells(row, now)
-        self._built[key] = (row, now, cells)
-        return cells
-
-    def warm(self) -> None:
-        """Build what ``/`` matches for every row now (~30 ms for 10,000 rows), when the
-        filter opens, rather than on its first keystroke."""
-        for key, row in self.model.items():
-            self._haystack_of(key, row)
-
-    def invalidate(self, keys: Iterable[str] | None = None) -> None:
-        """Forget what was derived from these rows (all when None): their cells, what
-        ``/`` matches and their place in the order. Call after changing what ``cells``,
-        ``haystack`` or a sort depends on besides the row itself."""
-        if keys is None:
-            self._built.clear()
-            self._haystacks.clear()
-        else:
-            for key in keys:
-                self._built.pop(key, None)
-                self._haystacks.pop(key, None)
-        self._order = None
+    def get_cell(self, row_key: str, column_key: str) -> Text:
+        """What a row shows (or would show) in a column."""
+        for index, column in enumerate(self.COLUMNS):
+            if column.key == column_key:
+                return self.table_model.cells_of(row_key)[index]
+        raise KeyError(f"no column {column_key!r}")
 
     # --- changing it -------------------------------------------------------------------
 
     def load(self, rows: Iterable[R]) -> None:
         """Replace the whole model (the first load) and show it."""
-        self.model = {self.key_of(row): row for row in rows}
-        self.invalidate()
-        self.rebuild()
+        self.table_model.load(rows)
+        self.__window_changed(scroll=True)
 
     def rebuild(self) -> None:
         """Re-show the model after a filter or sort change, keeping the cursor's row."""
-        self._ensure_columns()
-        keep = self._cursor_key()
-        now = self.clock()
-        model, shown = self.model, self.shown
-        needle = self.filter_text.casefold()
-        haystacks, haystack_of = self._haystacks, self._haystack_of
-        keys = []
-        for key in self._sorted_keys():
-            row = model[key]
-            if not shown(row):
-                continue
-            if needle:
-                cached = haystacks.get(key)
-                hay = cached[1] if cached is not None and cached[0] is row else haystack_of(key, row)
-                if needle not in hay:
-                    continue
-            keys.append(key)
-        self.matching = set(keys)
-        self._cells = {key: self._cells_of(key, model[key], now) for key in keys[: self.MAX_ROWS]}
-        self._replace_rows()
-        self._restore_cursor(keep, scroll=True)
-
-    def _replace_rows(self) -> None:
-        """Show the rows of ``_cells`` (in its order) in one go: what ``clear()`` and an
-        ``add_row`` per row do, without the per-row bookkeeping."""
-        self.clear()
-        columns = [column.key for column in self.ordered_columns]
-        row_keys = self._row_keys
-        locations = {}
-        for index, (key, cells) in enumerate(self._cells.items()):
-            row_key = row_keys.get(key)
-            if row_key is None:
-                row_key = row_keys[key] = RowKey(key)
-            locations[row_key] = index
-            self._data[row_key] = dict(zip(columns, cells))
-            self.rows[row_key] = Row(row_key, 1, None, False)
-        if len(row_keys) > 4 * len(self.model) + 1000:
-            self._row_keys = {key: row_keys[key] for key in self._cells}
-        self._row_locations = TwoWayDict(locations)
-        self._update_count += 1
-        # The virtual size now rather than on idle: the frame that shows the new rows is
-        # then laid out once, instead of painted and then laid out and painted again.
-        self._require_update_dimensions = False
-        self._update_dimensions(())
-        if self.rows:
-            self.cursor_coordinate = self.cursor_coordinate
-            if self.show_cursor and self.cursor_type != "none":
-                self._highlight_cursor()
-        self.check_idle()
-
-    def apply(self, rows: Iterable[R], *, rerender: Iterable[str] = ()) -> None:
-        """Upsert ``rows`` into the model and the table; re-render keys in ``rerender``."""
-        self._ensure_columns()
-        now = self.clock()
-        reorder = False
-        touched = {self.key_of(row): row for row in rows}
-        for key in rerender:
-            if key in self.model and key not in touched:
-                touched[key] = self.model[key]
-                self._built.pop(key, None)  # same row, what its cells depend on changed
-                self._haystacks.pop(key, None)
-        sort_key = self.current_sort.key
-        for key, row in touched.items():
-            old = self.model.get(key)
-            self.model[key] = row
-            if self._order is not None and (old is None or sort_key(old) != sort_key(row)):
-                self._order = None
-            reorder |= self._show(key, row, now, old)
-        if reorder:
-            self._reorder()
-
-    def drop(self, keys: Iterable[str]) -> None:
-        for key in keys:
-            self.model.pop(key, None)
-            self.matching.discard(key)
-            self._built.pop(key, None)
-            self._haystacks.pop(key, None)
-            self._order = None
-            if key in self._cells:
-                del self._cells[key]
-                self.remove_row(key)
-
-    def tick(self) -> None:
-        """Re-render the visible rows whose cells depend on the clock (durations, ages);
-        rows scrolled out of view catch up at the next tick after they scroll in."""
-        if not self.row_count:
-            return
-        now = self.clock()
-        top = int(self.scroll_y)
-        for index in range(top, min(self.row_count, top + self.size.height + 1)):
-            key = self.coordinate_to_cell_key((index, 0)).row_key.value or ""
-            row = self.model[key]
-            if self.ticking(row):
-                self._built.pop(key, None)
-                self._show(key, row, now, row)
-
-    def _show(self, key: str, row: R, now: datetime, old: R | None) -> bool:
-        """Bring one row of the table in line with the model; True when order may change."""
-        want = self.wanted(row)
-        present = key in self._cells
-        if not want:
-            self.matching.discard(key)
-            if present:
-                del self._cells[key]
-                self.remove_row(key)
-            return False
-        self.matching.add(key)
-        if not present:
-            if len(self._cells) >= self.MAX_ROWS and not self._displaces_last(row):
-                return False
-            self._cells[key] = self._cells_of(key, row, now)
-            self.add_row(*self._cells[key], key=key)
-            return True
-        cells = self._cells_of(key, row, now)
-        before = self._cells[key]
-        if cells != before:
-            self._cells[key] = cells
-            for column, new, was in zip(self.COLUMNS, cells, before):
-                if new != was:
-                    self.update_cell(key, column.key, new)
-        return old is not None and self.current_sort.key(old) != self.current_sort.key(row)
-
-    def _displaces_last(self, row: R) -> bool:
-        """A full table takes a new row that sorts before its last row, dropping that one."""
-        last_key = self.coordinate_to_cell_key((self.row_count - 1, 0)).row_key.value or ""
-        sort = self.current_sort
-        before = (sort.key(row) > sort.key(self.model[last_key])) if sort.reverse else (
-            sort.key(row) < sort.key(self.model[last_key]))
-        if before:
-            del self._cells[last_key]
-            self.remove_row(last_key)
-        return before
-
-    def _reorder(self) -> None:
-        """Sort the rows by the model (DataTable.sort only sees cell values, not keys)."""
-        keep = self._cursor_key()
-        ordered = self._ordered(self.model[key] for key in self._cells)
-        self._row_locations = TwoWayDict(
-            {RowKey(self.key_of(row)): index for index, row in enumerate(ordered)})
-        self._update_count += 1
-        self.refresh()
-        self._restore_cursor(keep, scroll=False)
-
-    def _cursor_key(self) -> str | None:
-        if not self.row_count:
-            return None
-        return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
-
-    def _restore_cursor(self, key: str | None, *, scroll: bool) -> None:
-        if key is None or key not in self._cells:
-            return
-        index = self.get_row_index(key)
-        if index != self.cursor_row:
-            self.move_cursor(row=index, animate=False, scroll=scroll)
+        self.table_model.rebuild()
+        self.__window_changed(scroll=True)
 
     def refilter(self) -> None:
         self.rebuild()
 
+    def apply(self, rows: Iterable[R], *, rerender: Iterable[str] = ()) -> None:
+        """Upsert ``rows`` into the model and the table; re-render keys in ``rerender``."""
+        self.__show(self.table_model.apply(rows, rerender=rerender))
 
-def dim(value: str | None, placeholder: str = "—") -> Text:
-    """Literal text (never markup); a dim placeholder when empty."""
-    if value is None or value == "":
-        return Text(placeholder, style="dim")
-    return Text(str(value))
+    def drop(self, keys: Iterable[str]) -> None:
+        self.__show(self.table_model.drop(keys))
 
+    def tick(self) -> None:
+        """Re-render the visible rows whose cells depend on the clock (durations, ages);
+        rows scrolled out of view catch up when they are painted again."""
+        if not self.row_count:
+            return
+        top = round(self.scroll_y)
+        visible = self.table_model.window[top: top + self.__page() + 1]
+        self.__show(Change(updated=set(self.table_model.tick(visible))))
 
-def short_time(value: datetime | None) -> Text:
-    if value is None:
-        return Text("—", style="dim")
-    return Text(value.strftime("%m-%d %H:%M"))
+    def warm(self) -> None:
+        """Build what ``/`` matches for every row now, when the filter opens."""
+        self.table_model.warm()
 
+    def invalidate(self, keys: Iterable[str] | None = None) -> None:
+        """Forget what was derived from these rows (all when None); see
+        :meth:`TableModel.invalidate`. Call :meth:`rebuild` after it."""
+        self.table_model.invalidate(keys)
 
-def duration(seconds: float | None, coarse: bool = False) -> Text:
-    """``42s`` / ``3m05s`` / ``1h02m``; ``coarse`` (a running run) drops the seconds past
-    a minute, so the cell changes once a minute instead of once a second."""
-    if seconds is None:
-        return Text("—", style="dim")
-    seconds = max(0, int(seconds))
-    if seconds < 60:
-        return Text(f"{seconds}s")
-    if coarse and seconds < 3600:
-        return Text(f"{seconds // 60}m")
-    if seconds < 3600:
-        return Text(f"{seconds // 60}m{seconds % 60:02d}s")
-    return Text(f"{seconds // 3600}h{seconds % 3600 // 60:02d}m")
+    def __show(self, change: Change) -> None:
+        if change.moved:
+            self.__window_changed(scroll=False)
+            return
+        index_of = self.table_model.index_of
+        for key in change.updated:
+            index = index_of(key)
+            if index is not None:
+                self.refresh_line(HEADER + index)
 
+    def __window_changed(self, *, scroll: bool) -> None:
+        """The window's rows changed: size, cursor (back on its key) and a full repaint."""
+        self.virtual_size = Size(self.__table_width, HEADER + self.row_count)
+        index = self.table_model.cursor_index(self.__cursor_key, self.__cursor)
+        self.__set_cursor(0 if index is None else index, scroll=scroll)
+        self.refresh()
 
-def age(now: datetime, then: datetime | None) -> Text:
-    if then is None:
-        return Text("never", style="dim")
-    seconds = max(0, int((now - then).total_seconds()))
-    if seconds < 90:
-        text = f"{seconds} s"
-    elif seconds < 90 * 60:
-        text = f"{round(seconds / 60)} min"
-    elif seconds < 36 * 3600:
-        text = f"{round(seconds / 3600)} h"
-    else:
-        text = f"{round(seconds / 86400)} days"
-    return Text(text)
+    # --- the cursor --------------------------------------------------------------------
+
+    def move_cursor(self, *, row: int | None = None, animate: bool = False,
+                    scroll: bool = True) -> None:
+        """Put the cursor on a row (DataTable's signature, rows only)."""
+        if row is not None:
+            self.__set_cursor(row, scroll=scroll, animate=animate)
+
+    def __set_cursor(self, index: int, *, scroll: bool, animate: bool = False) -> None:
+        window = self.table_model.window
+        if not window:
+            self.__cursor, self.__cursor_key = 0, None
+            return
+        index = min(max(index, 0), len(window) - 1)
+        if index != self.__cursor:
+            self.refresh_line(HEADER + self.__cursor)
+            self.refresh_line(HEADER + index)
+            self.__cursor = index
+        if window[index] != self.__cursor_key:
+            self.__cursor_key = window[index]
+            self.post_message(self.RowHighlighted(self, window[index], index))
+        if scroll:
+            self.__scroll_to_cursor(animate)
+
+    def __page(self) -> int:
+        """Rows that fit below the header."""
+        height = self.scrollable_content_region.height or self.size.height
+        return max(1, height - HEADER)
+
+    def __scroll_to_cursor(self, animate: bool = False) -> None:
+        if not self.size.height:
+            return  # not laid out yet: scroll_y is 0 and stays valid
+        top, page = round(self.scroll_y), self.__page()
+        if self.__cursor < top:
+            self.scroll_to(y=self.__cursor, animate=animate, force=True)
+        elif self.__cursor >= top + page:
+            self.scroll_to(y=self.__cursor - page + 1, animate=animate, force=True)
+
+    def action_cursor_up(self) -> None:
+        self.__set_cursor(self.__cursor - 1, scroll=True)
+
+    def action_cursor_down(self) -> None:
+        self.__set_cursor(self.__cursor + 1, scroll=True)
+
+    def action_page_up(self) -> None:
+        page = self.__page()
+        self.scroll_to(y=max(0, self.scroll_y - page), animate=False, force=True)
+        self.__set_cursor(self.__cursor - page, scroll=True)
+
+    def action_page_down(self) -> None:
+        page = self.__page()
+        self.scroll_to(y=self.scroll_y + page, animate=False, force=True)
+        self.__set_cursor(self.__cursor + page, scroll=True)
+
+    def action_scroll_top(self) -> None:
+        self.__set_cursor(0, scroll=True)
+
+    def action_scroll_bottom(self) -> None:
+        self.__set_cursor(self.row_count - 1, scroll=True)
+
+    def action_select_cursor(self) -> None:
+        key = self.cursor_key
+        if key is not None:
+            self.post_message(self.RowSelected(self, key, self.__cursor))
+
+    def on_click(self, event: events.Click) -> None:
+        """A click moves the cursor; a click on the cursor's row selects it."""
+        offset = event.get_content_offset(self)
+        if offset is None or offset.y < HEADER:
+            return
+        index = round(self.scroll_y) + offset.y - HEADER
+        if index >= self.row_count:
+            return
+        event.stop()
+        if index == self.__cursor:
+            self.action_select_cursor()
+        else:
+            self.__set_cursor(index, scroll=True)
+
+    # --- painting ----------------------------------------------------------------------
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self.__styles = ()
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self.__check_styles()
+        return super().render_lines(crop)
+
+    def __check_styles(self) -> None:
+        styles = (self.rich_style, self.get_component_rich_style("livetable--header"),
+                  self.get_component_rich_style("livetable--cursor"),
+                  self.get_component_rich_style("livetable--even-row"),
+                  self.get_component_rich_style("livetable--odd-row"), self.zebra_stripes)
+        if styles != self.__styles:
+            # A theme, focus (cursor colour) or zebra change: paint every line anew.
+            self.__styles = styles
+            self.__header = None
+            self.__lines.clear()
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        scroll_x, scroll_y = self.scroll_offset
+        if not self.__styles:
+            self.__check_styles()
+        if y < HEADER:
+            return self.__header_line(scroll_x, width)
+        index = scroll_y + y - HEADER
+        window = self.table_model.window
+        if index >= len(window):
+            return Strip.blank(width, self.__styles[0])
+        key = window[index]
+        cells = self.table_model.cells_of(key)
+        place = (index == self.__cursor, index % 2 if self.__styles[5] else -1, scroll_x, width)
+        cached = self.__lines.get(key)
+        if cached is not None and cached[0] is cells and cached[1] == place:
+            return cached[2]
+        base, _, cursor_style, even, odd, _ = self.__styles
+        row_style = base if place[1] < 0 else (odd if place[1] else even)
+        post = None
+        if place[0]:
+            row_style = row_style + cursor_style
+            # The cursor's colour over the cells' own (DataTable's cursor_foreground_priority).
+            post = Style.from_color(color=cursor_style.color)
+        strip = self.__row_strip(key, cells)
+        styled = Strip(list(Segment.apply_style(strip, row_style, post)), strip.cell_length)
+        line = styled.crop_extend(scroll_x, scroll_x + width, row_style)
+        self.__lines[key] = (cells, place, line)
+        return line
+
+    def __header_line(self, scroll_x: int, width: int) -> Strip:
+        place = (scroll_x, width)
+        if self.__header is None or self.__header[0] != place:
+            header_style = self.__styles[1]
+            labels = self.__render_cells(Text(column.label) for column in self.COLUMNS)
+            styled = Strip(list(Segment.apply_style(labels, header_style)), labels.cell_length)
+            self.__header = (place, styled.crop_extend(scroll_x, scroll_x + width, header_style))
+        return self.__header[1]
+
+    def __row_strip(self, key: str, cells: tuple[Text, ...]) -> Strip:
+        cached = self.__row_strips.get(key)
+        if cached is not None and cached[0] is cells:
+            return cached[1]
+        strip = self.__render_cells(cells)
+        self.__row_strips[key] = (cells, strip)
+        return strip
+
+    def __render_cells(self, cells: Iterable[Text]) -> Strip:
+        """Cells side by side, each cropped or padded to its column's width (text is
+        never parsed as markup: cells are Text)."""
+        console = self.app.console
+        pad = Segment(" " * PADDING)
+        segments: list[Segment] = []
+        for index, (column, cell) in enumerate(zip(self.COLUMNS, cells)):
+            # The column in each segment's meta keeps cells apart (neighbours with the
+            # same style would be merged into one run of text, which SVG viewers that
+            # ignore textLength, e.g. rsvg, then draw out of their columns).
+            segments.extend(Segment.apply_style(
+                [pad, *self.__render_cell(console, cell, column.width), pad],
+                self.__column_meta[index]))
+        return Strip(segments, self.__table_width)
+
+    def __render_cell(self, console: Console, cell: Text, width: int) -> list[Segment]:
+        """One line of ``cell`` at exactly ``width`` cells: cropped with an ellipsis or
+        padded. A plain one-line left-aligned Text (every cell of the tabs) takes a short
+        path, ~10x faster than Rich's wrapping pipeline and with the same result."""
+        if "\n" in cell.plain or "\t" in cell.plain or cell.justify in ("center", "right", "full"):
+            options = self.__cell_options.get(width)
+            if options is None:
+                options = self.__cell_options[width] = console.options.update(
+                    width=width, height=1, no_wrap=True, overflow="ellipsis",
+                    highlight=False, markup=False)
+            return console.render_lines(cell, options, pad=True)[0]
+        text = cell.copy()
+        text.truncate(width, overflow=cell.overflow or "ellipsis")
+        if text.spans:
+            segments = list(text.render(console))
+        else:
+            segments = [Segment(text.plain, console.get_style(text.style) if text.style else None)]
+        if text.cell_len < width:
+            segments.append(Segment(" " * (width - text.cell_len)))
+        return segments

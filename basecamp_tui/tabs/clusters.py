@@ -6,14 +6,16 @@ from datetime import datetime
 
 from rich.text import Text
 
-from daemon.read.changes import ClusterRow
-from basecamp_tui.tabs.base import Column, LiveTable, Sort, age, dim
+from daemon.read.clusters import ClusterRow
+from basecamp_tui.palette import BAD, GOOD, QUIET, WARN
+from basecamp_tui.tabs.base import Column, LiveTable, Sort
+from basecamp_tui.text import age_text, literal
 
 
 def health(row: ClusterRow) -> Text:
     if row.healthy is None:
-        return Text("? unknown", style="dim")
-    return Text("● healthy", style="green") if row.healthy else Text("✗ failing", style="bold red")
+        return Text("? unknown", style=QUIET)
+    return Text("● healthy", style=GOOD) if row.healthy else Text("✗ failing", style=BAD)
 
 
 class ClustersTable(LiveTable[ClusterRow]):
@@ -37,9 +39,10 @@ class ClustersTable(LiveTable[ClusterRow]):
 
     def cells(self, row: ClusterRow, now: datetime) -> tuple[Text, ...]:
         latency = None if row.latency_ms is None else f"{row.latency_ms:.0f} ms"
-        data_age = age(now, row.runs_synced_at)
+        data_age = age_text(now, row.runs_synced_at)
         if row.healthy is False:
-            data_age.stylize("bold red")
-        error = Text((row.last_error or "").splitlines()[0] if row.last_error else "", style="red")
-        return (Text(row.name), health(row), dim(row.airflow_version), dim(row.api_version),
-                dim(latency), data_age, error, dim(row.team), dim(row.url))
+            data_age.stylize(BAD)
+        error = literal(row.last_error.splitlines()[0] if row.last_error else "", WARN)
+        return (Text(row.name), health(row), literal(row.airflow_version),
+                literal(row.api_version), literal(latency), data_age, error, literal(row.team),
+                literal(row.url))

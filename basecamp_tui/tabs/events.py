@@ -6,10 +6,13 @@ from datetime import datetime
 
 from rich.text import Text
 
-from daemon.read.changes import EventRow
+from basecamp_tui.palette import BAD, QUIET, WAIT
 from basecamp_tui.tabs.base import Column, LiveTable, Sort
+from basecamp_tui.text import literal
+from daemon.core.timefmt import when
+from daemon.read.events import EventRow
 
-SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "", "debug": "dim"}
+SEVERITY_STYLE = {"error": BAD, "warning": WAIT, "info": "", "debug": QUIET}
 KEEP = 1000
 
 
@@ -38,8 +41,8 @@ class EventsTable(LiveTable[EventRow]):
     def cells(self, row: EventRow, now: datetime) -> tuple[Text, ...]:
         style = SEVERITY_STYLE.get(row.severity, "")
         message = row.message.splitlines()[0] if row.message else ""
-        return (Text(row.at.strftime("%m-%d %H:%M:%S")), Text(row.severity, style=style),
-                Text(row.kind), Text(row.subject), Text(message, style=style))
+        return (Text(when(row.at, precision="short_seconds")), Text(row.severity, style=style),
+                Text(row.kind), literal(row.subject), literal(message, style))
 
     def trim(self) -> None:
         """Keep the newest KEEP events."""

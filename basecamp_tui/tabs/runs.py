@@ -8,8 +8,11 @@ from typing import Any
 from rich.text import Text
 
 from daemon.read.changes import RunRow
-from basecamp_tui.tabs.base import Column, LiveTable, Sort, dim, duration, short_time
-from basecamp_tui.tabs.workflows import RUN_STYLE, pending_text
+from basecamp_tui.palette import GOOD, QUIET, WARN, status_text
+from basecamp_tui.tabs.base import Column, LiveTable, Sort
+from basecamp_tui.tabs.workflows import pending_text
+from basecamp_tui.text import duration_text, literal, time_text
+from daemon.core.states import RunStatus
 
 BAR = 5
 EPOCH = 0.0
@@ -20,15 +23,15 @@ def progress_bar(row: RunRow) -> Text:
     total = max(row.total, 0)
     text = Text()
     if total == 0:
-        return Text("░" * BAR + " 0/0", style="dim")
-    parts = [(row.succeeded, "green"), (row.failed, "red"), (row.skipped, "dim")]
+        return Text("░" * BAR + " 0/0", style=QUIET)
+    parts = [(row.succeeded, GOOD), (row.failed, WARN), (row.skipped, QUIET)]
     used = 0
     for count, style in parts:
         cells = round(BAR * count / total)
         cells = min(cells, BAR - used)
         text.append("█" * cells, style=style)
         used += cells
-    text.append("░" * (BAR - used), style="dim")
+    text.append("░" * (BAR - used), style=QUIET)
     text.append(f" {row.succeeded + row.failed + row.skipped}/{total}")
     return text
 
@@ -58,7 +61,7 @@ class RunsTable(LiveTable[RunRow]):
         """Open action kinds by public run id (stop) or dataset name (run, backfill)."""
 
     def shown(self, row: RunRow) -> bool:
-        return not self.failed_only or row.status == "FAILED"
+        return not self.failed_only or row.status == RunStatus.FAILED
 
     def haystack(self, row: RunRow) -> str:
         return " ".join(filter(None, (row.run_id, row.status, row.cluster, row.run_type,
@@ -68,7 +71,7 @@ class RunsTable(LiveTable[RunRow]):
         return row.active
 
     def cells(self, row: RunRow, now: datetime) -> tuple[Text, ...]:
-        status = Text(row.status, style=RUN_STYLE.get(row.status, ""))
+        status = status_text(row.status)
         status.append_text(pending_text(self.pending.get(row.run_id, [])))
         if row.started_at is None:
             took = None
@@ -76,7 +79,8 @@ class RunsTable(LiveTable[RunRow]):
             took = ((row.ended_at or now) - row.started_at).total_seconds()
         trigger = " · ".join(filter(None, (row.run_type, row.triggered_by)))
         return (
-            status, progress_bar(row), Text(row.dataset_name), dim(row.current_task),
-            duration(took, coarse=row.active), short_time(row.started_at), dim(trigger), Text(row.cluster),
+            status, progress_bar(row), Text(row.dataset_name), literal(row.current_task),
+            duration_text(took, coarse=row.active), time_text(row.started_at, precision="short"),
+            literal(trigger), Text(row.cluster),
             Text(row.run_id.split("/", 1)[1] if "/" in row.run_id else row.run_id),
         )

@@ -19,23 +19,25 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
+from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
 
-from daemon.read.changes import Changes, ClusterRow, RunRow, WorkflowRow
+from daemon.read.changes import Changes, RunRow, WorkflowRow
+from daemon.read.clusters import ClusterRow
 from basecamp_tui.tabs.base import LiveTable
 from basecamp_tui.tabs.clusters import ClustersTable
 from basecamp_tui.tabs.events import EventsTable
 from basecamp_tui.tabs.runs import RunsTable
 from basecamp_tui.tabs.workflows import WorkflowsTable
 from daemon.core.config import UI_KEY_DEFAULTS
-from daemon.store.lease import DaemonStatus, ago
+from daemon.core.states import SourceType
+from daemon.core.timefmt import age, ago
+from daemon.read.status import DaemonStatus
 
 if TYPE_CHECKING:
     from basecamp_tui.app import BasecampApp
 
 TABS = (("workflows", "Workflows"), ("runs", "Runs"), ("clusters", "Clusters"), ("events", "Events"))
 RUN_TARGETS = ("stop", "fetch_log")
-SOURCES = {"code": "code", "manual": "manual", "all": "all"}
 
 
 def key(binding_id: str) -> str:
@@ -124,7 +126,7 @@ class MainScreen(Screen):
             self._set_pending(open_actions)
         workflows.last_runs.update(changes.last_runs)
         rerender = [] if changes.first else [
-            f"{name}\x00{source}" for name in changes.last_runs for source in ("code", "manual")]
+            f"{name}\x00{source}" for name in changes.last_runs for source in SourceType]
         self._fill(workflows, changes.workflows, changes.first, rerender)
         self._fill(runs, changes.runs, changes.first)
         self._fill(self.tables["events"], changes.events, changes.first)
@@ -159,7 +161,7 @@ class MainScreen(Screen):
         changed_runs = {r for r in set(by_run) | set(runs.pending)
                         if by_run.get(r) != runs.pending.get(r)}
         workflows.pending, runs.pending = by_dataset, by_run
-        workflows.apply([], rerender=[f"{n}\x00{s}" for n in changed_names for s in ("code", "manual")])
+        workflows.apply([], rerender=[f"{n}\x00{s}" for n in changed_names for s in SourceType])
         runs.apply([], rerender=changed_runs)
 
     def tick(self) -> None:
@@ -180,11 +182,11 @@ class MainScreen(Screen):
             lines.append(f"Daemon not running ({seen}) — actions will not be carried out")
         for cluster in self.clusters:
             if cluster.healthy is False:
-                when = cluster.runs_synced_at
-                age = "never synced" if when is None else \
-                    f"data is {ago((now - when).total_seconds()).removesuffix(' ago')} old"
+                synced = cluster.runs_synced_at
+                data_age = "never synced" if synced is None else \
+                    f"data is {age((now - synced).total_seconds())} old"
                 reason = (cluster.last_error or "unreachable").splitlines()[0]
-                lines.append(f"{cluster.name}: {age} — {reason}")
+                lines.append(f"{cluster.name}: {data_age} — {reason}")
         shown = "\n".join(lines)
         if shown == self._banner:
             return  # updating a Static lays the screen out again: not once a second for nothing
@@ -265,7 +267,7 @@ class MainScreen(Screen):
 
     def action_source(self, source: str) -> None:
         self.action_show_tab("workflows")
-        self.workflows.source = SOURCES[source]
+        self.workflows.source = "all" if source == "all" else SourceType(source)
         self.workflows.rebuild()
         self.show_status()
 
@@ -284,9 +286,9 @@ class MainScreen(Screen):
 
         self.app.push_screen(RunDetailScreen(run_id))
 
-    @on(DataTable.RowSelected)
-    def _open(self, event: DataTable.RowSelected) -> None:
-        row = self.table.model.get(event.row_key.value or "")
+    @on(LiveTable.RowSelected)
+    def _open(self, event: LiveTable.RowSelected) -> None:
+        row = self.table.model.get(event.row_key)
         if isinstance(row, WorkflowRow):
             from basecamp_tui.screens.workflow_detail import WorkflowDetailScreen
 

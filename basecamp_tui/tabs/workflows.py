@@ -7,18 +7,19 @@ from typing import Any
 
 from rich.text import Text
 
-from daemon.read.changes import LastRun, WorkflowRow
-from basecamp_tui.tabs.base import Column, LiveTable, Sort, dim, short_time
+from basecamp_tui.palette import BAD, QUIET, WAIT, WARN, status_text
+from basecamp_tui.tabs.base import Column, LiveTable, Sort
+from basecamp_tui.text import literal, time_text
+from daemon.core.states import RunStatus, WorkflowStatus
+from daemon.core.timefmt import when
+from daemon.read.changes import WorkflowRow
+from daemon.read.runs import LastRun
 
-STATUS_STYLE = {"active": "green", "paused": "yellow", "disabled": "dim",
-                "overridden": "dim", "removed": "dim", "invalid": "red"}
-RUN_STYLE = {"SUCCESS": "green", "FAILED": "red", "RUNNING": "cyan", "PENDING": "cyan",
-             "STOPPING": "yellow", "STOPPED": "yellow"}
 FAR_FUTURE = datetime.max.replace(tzinfo=None).isoformat()
 
 
 def pending_text(kinds: list[str]) -> Text:
-    return Text(" ⏳" + ",".join(kinds), style="bold yellow") if kinds else Text()
+    return Text(" ⏳" + ",".join(kinds), style=f"bold {WAIT}") if kinds else Text()
 
 
 class WorkflowsTable(LiveTable[WorkflowRow]):
@@ -47,14 +48,14 @@ class WorkflowsTable(LiveTable[WorkflowRow]):
         """Open action kinds by dataset name."""
 
     def shown(self, row: WorkflowRow) -> bool:
-        if row.status == "removed":
+        if row.status == WorkflowStatus.REMOVED:
             return False
         if self.source != "all" and row.source_type != self.source:
             return False
         if self.failed_only:
             last = self.last_runs.get(row.dataset_name)
-            return bool(row.spec_error) or (last is not None and last.status == "FAILED"
-                                            and row.status != "overridden")
+            return bool(row.spec_error) or (last is not None and last.status == RunStatus.FAILED
+                                            and row.status != WorkflowStatus.OVERRIDDEN)
         return True
 
     def haystack(self, row: WorkflowRow) -> str:
@@ -63,21 +64,21 @@ class WorkflowsTable(LiveTable[WorkflowRow]):
                                       row.owner, row.cron, self.clusters.get(row.team or ""))))
 
     def cells(self, row: WorkflowRow, now: datetime) -> tuple[Text, ...]:
-        status = Text(row.status, style=STATUS_STYLE.get(row.status, ""))
-        if row.status == "overridden":
-            status = Text(f"overridden by {row.overridden_by or 'code'}", style="dim")
+        status = status_text(row.status)
+        if row.status == WorkflowStatus.OVERRIDDEN:
+            status = Text(f"overridden by {row.overridden_by or 'code'}", style=QUIET)
         elif row.spec_error:
-            status.append(" ⚠ spec error", style="bold red")
+            status.append(" ⚠ spec error", style=BAD)
         status.append_text(pending_text(self.pending.get(row.dataset_name, [])))
-        last = None if row.status == "overridden" else self.last_runs.get(row.dataset_name)
+        last = None if row.status == WorkflowStatus.OVERRIDDEN else self.last_runs.get(row.dataset_name)
         if last is None:
-            last_cell = dim(None)
+            last_cell = literal(None)
         else:
-            last_cell = Text(last.status, style=RUN_STYLE.get(last.status, ""))
-            last_cell.append(" " + (last.at.strftime("%m-%d %H:%M") if last.at else ""))
-        error = Text(row.spec_error.splitlines()[0] if row.spec_error else "", style="red")
+            last_cell = status_text(last.status)
+            last_cell.append(" " + (when(last.at, precision="short") if last.at else ""))
+        error = literal(row.spec_error.splitlines()[0] if row.spec_error else "", WARN)
         return (
             Text(row.dataset_name), Text(row.source_type), status, last_cell,
-            short_time(row.next_run), dim(row.cron), dim(row.timezone),
-            dim(self.clusters.get(row.team or "")), error,
+            time_text(row.next_run, precision="short"), literal(row.cron),
+            literal(row.timezone), literal(self.clusters.get(row.team or "")), error,
         )

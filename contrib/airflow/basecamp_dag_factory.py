@@ -15,6 +15,8 @@ Environment variables (read by the DAG processor, and by the tasks at run time):
     BASECAMP_FAIL_DATASETS      test hook: comma-separated dataset names whose runs fail in
                                 run_query (in prepare for SQL DAGs); a truthy `fail` param or
                                 dag run conf key does the same for one run
+    BASECAMP_DEMO_FLAKY_DATASETS  the demo's: dataset names whose runs fail about one in
+                                three (chosen by the run id, so a retry fails the same way)
 
 Override rule (as in basecamp's spec store): per dataset name a valid code spec wins over
 the manual one (a code spec that is invalid or fails to build leaves the manual one in
@@ -40,6 +42,7 @@ import logging
 import os
 import re
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -201,11 +204,16 @@ def _demo_seconds(context: Any) -> float:
     return float(os.environ.get("BASECAMP_DEMO_TASK_SECONDS") or 0)
 
 
+def _listed(variable: str) -> set[str]:
+    return {n.strip() for n in os.environ.get(variable, "").split(",") if n.strip()}
+
+
 def _should_fail(name: str, context: dict[str, Any]) -> bool:
     conf = getattr(context.get("dag_run"), "conf", None) or {}
-    listed = {n.strip() for n in os.environ.get("BASECAMP_FAIL_DATASETS", "").split(",")}
-    return name in listed or _truthy((context.get("params") or {}).get("fail")) or _truthy(
-        conf.get("fail"))
+    run_id = str(context.get("run_id") or "")
+    flaky = name in _listed("BASECAMP_DEMO_FLAKY_DATASETS") and zlib.crc32(run_id.encode()) % 3 == 0
+    return (name in _listed("BASECAMP_FAIL_DATASETS") or flaky
+            or _truthy((context.get("params") or {}).get("fail")) or _truthy(conf.get("fail")))
 
 
 def _logical_day(context: dict[str, Any], tz: Any) -> str | None:

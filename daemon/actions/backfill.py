@@ -14,15 +14,17 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from daemon.core.states import ActionState
 from daemon.actions.context import ExecContext, Outcome, checkpoint
 from daemon.actions.queue import touch
 from daemon.actions.validate import Validated, backfill_window
 from daemon.airflow import AirflowClient, AirflowConflict, AirflowServerError, DagRunInfo
 from daemon.airflow.models import parse_datetime
+from daemon.core.timefmt import iso_z
 from daemon.run_sync.write import write_confirmed_run
 from daemon.store.models import Action
 
-FINISHED = ("success", "failed", "upstream_failed", "skipped")
+FINISHED = ("success", "failed", "upstream_failed", "skipped")  # Airflow run states
 PARALLEL_MAX_ACTIVE_RUNS = 10
 CREATE_ATTEMPTS = 8
 
@@ -46,7 +48,7 @@ def run_backfill(ctx: ExecContext, action: Action, checked: Validated) -> Outcom
         return Outcome(
             f"Dry run: {len(dates)} run(s) of {row.dataset_name} from {params['start']} to "
             f"{params['end']}; nothing was created.",
-            {**base, "count": len(dates), "logical_dates": [_iso(d) for d in dates]})
+            {**base, "count": len(dates), "logical_dates": [iso_z(d) for d in dates]})
     if client.api_version == "v2":
         return _airflow3(ctx, action, client, dag_id, start, end, checked, base)
     return _airflow2(ctx, action, client, dag_id, checked, base)
@@ -60,10 +62,6 @@ def logical_date_params(checked: Validated, logical_date: datetime) -> dict[str,
     assert spec is not None
     day = logical_date.astimezone(ZoneInfo(spec.schedule.timezone)).date().isoformat()
     return {p.name: day for p in spec.parameters if p.takes_logical_date}
-
-
-def _iso(value: datetime) -> str:
-    return value.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _progress(ctx: ExecContext, action: Action, done: int, total: int) -> None:
@@ -133,7 +131,7 @@ def _summary(action: Action, runs: list[DagRunInfo], result: dict[str, Any],
     if failed:
         first = min(failed, key=lambda r: r.logical_date or datetime.max.replace(tzinfo=ZoneInfo("UTC")))
         return Outcome(f"Backfill of {name} finished with {len(failed)} failed run(s) of "
-                       f"{len(runs)}; first failure: {name}/{first.dag_run_id}", result, state="failed")
+                       f"{len(runs)}; first failure: {name}/{first.dag_run_id}", result, state=ActionState.FAILED)
     return Outcome(f"Backfill of {name} finished: {succeeded} of {len(runs)} run(s) succeeded.", result)
 
 
@@ -176,10 +174,10 @@ def _airflow2(ctx: ExecContext, action: Action, client: AirflowClient, dag_id: s
         _progress(ctx, action, index + 1, len(dates))
         if info.state != "success":
             return Outcome(
-                f"Backfill of {name} stopped at {_iso(dates[index])}: run {name}/{info.dag_run_id} "
+                f"Backfill of {name} stopped at {iso_z(dates[index])}: run {name}/{info.dag_run_id} "
                 f"{info.state}; {index} of {len(dates)} run(s) succeeded, the rest were not started.",
                 {**base, "total": len(dates), "succeeded": index, "failed": 1,
-                 "dag_run_ids": list(runs)}, state="failed")
+                 "dag_run_ids": list(runs)}, state=ActionState.FAILED)
     return _summary(action, list(runs.values()), base, checked)
 
 

@@ -7,13 +7,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable
 
+from daemon.core.states import ActionState
 from daemon.actions.queue import touch
 from daemon.airflow import AirflowClient
 from daemon.core.config import ClusterConfig, Config
 from daemon.core.errors import UserError
 from daemon.core.naming import dag_id_for
 from daemon.spec_store import SpecStore
-from daemon.store.models import Action, utcnow
+from daemon.store.models import Action
+from daemon.core.timefmt import utcnow
 
 
 class Released(Exception):
@@ -58,7 +60,7 @@ class ExecContext:
 class Outcome:
     message: str
     result: dict[str, object] | None = None
-    state: str = "done"
+    state: ActionState = ActionState.DONE
 
 
 def checkpoint(action: Action, **values: object) -> None:

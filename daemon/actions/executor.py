@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from daemon.core.states import ActionState
 from daemon.actions.context import ExecContext, Outcome, Released
 from daemon.actions.handlers import HANDLERS
 from daemon.actions.queue import touch
@@ -33,8 +34,8 @@ class ActionExecutor:
 
     def recover(self) -> int:
         """Hand actions claimed by a daemon that is gone back to the queue."""
-        count = Action.update(state="pending", claimed_by=None, updated_at=self.ctx.clock()).where(
-            (Action.state == "running") & (Action.claimed_by != self.holder)
+        count = Action.update(state=ActionState.PENDING, claimed_by=None, updated_at=self.ctx.clock()).where(
+            (Action.state == ActionState.RUNNING) & (Action.claimed_by != self.holder)
         ).execute()
         if count:
             log.warning("recovered %d action(s) claimed by a daemon that stopped", count)
@@ -43,15 +44,15 @@ class ActionExecutor:
     def candidates(self, limit: int = 20) -> list[tuple[int, str, str]]:
         """Pending actions, oldest first, as (id, kind, target)."""
         rows = (Action.select(Action.id, Action.kind, Action.target)
-                .where(Action.state == "pending").order_by(Action.id).limit(limit).tuples())
+                .where(Action.state == ActionState.PENDING).order_by(Action.id).limit(limit).tuples())
         return list(rows)
 
     def claim(self, action_id: int) -> Action | None:
         now = self.ctx.clock()
         claimed = Action.update(
-            state="running", claimed_by=self.holder, claimed_at=now,
+            state=ActionState.RUNNING, claimed_by=self.holder, claimed_at=now,
             attempts=Action.attempts + 1, updated_at=now,
-        ).where((Action.id == action_id) & (Action.state == "pending")).execute()
+        ).where((Action.id == action_id) & (Action.state == ActionState.PENDING)).execute()
         return Action.get_by_id(action_id) if claimed else None
 
     def execute(self, action: Action) -> None:
@@ -61,30 +62,30 @@ class ActionExecutor:
                 action.kind, action.target, action.source_type, action.params,
                 max_spec_bytes=self.ctx.config.storage.max_spec_bytes)
         except (UserError, NotFoundError) as exc:
-            self._finish(action, Outcome(str(exc), None, state="rejected"))
+            self._finish(action, Outcome(str(exc), None, state=ActionState.REJECTED))
             return
         except Exception as exc:  # a bug must not kill the worker
             log.exception("validating action %s failed", action.id)
-            self._finish(action, Outcome(f"internal error: {exc}", None, state="failed"))
+            self._finish(action, Outcome(f"internal error: {exc}", None, state=ActionState.FAILED))
             return
         try:
             outcome = HANDLERS[action.kind](self.ctx, action, checked)
         except Released:
-            touch(action, state="pending", claimed_by=None)
+            touch(action, state=ActionState.PENDING, claimed_by=None)
             log.info("action %s (%s %s) handed back to the queue", action.id, action.kind, action.target)
             return
         except UserError as exc:
-            outcome = Outcome(str(exc), None, state="rejected")
+            outcome = Outcome(str(exc), None, state=ActionState.REJECTED)
         except BasecampError as exc:
-            outcome = Outcome(str(exc), None, state="failed")
+            outcome = Outcome(str(exc), None, state=ActionState.FAILED)
         except Exception as exc:
             log.exception("action %s (%s %s) failed", action.id, action.kind, action.target)
-            outcome = Outcome(f"internal error: {type(exc).__name__}: {exc}", None, state="failed")
+            outcome = Outcome(f"internal error: {type(exc).__name__}: {exc}", None, state=ActionState.FAILED)
         self._finish(action, outcome)
 
     def _finish(self, action: Action, outcome: Outcome) -> None:
         now = self.ctx.clock()
-        failed = outcome.state != "done"
+        failed = outcome.state != ActionState.DONE
         values: dict[str, Any] = {
             "state": outcome.state, "result": outcome.result, "finished_at": now,
             "message": outcome.message, "error": outcome.message if failed else None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from daemon.core.states import ACTIVE_RUN_STATUSES, ActionState, RunStatus, SourceType, WorkflowStatus
 from daemon.actions.backfill import run_backfill
 from daemon.actions.context import ExecContext, Outcome, checkpoint
 from daemon.actions.validate import Validated
@@ -77,7 +78,7 @@ def _new_run_id(ctx: ExecContext, cluster: str, dag_id: str, refused: set[str]) 
     taken = set(refused) | {r.dag_run_id for r in Run.select(Run.dag_run_id).where(
         (Run.cluster == cluster) & (Run.dag_id == dag_id) & Run.dag_run_id.startswith(base))}
     taken |= {(a.checkpoint or {}).get("dag_run_id") for a in Action.select(Action.checkpoint).where(
-        (Action.kind == "run") & (Action.state == "running"))}
+        (Action.kind == "run") & (Action.state == ActionState.RUNNING))}
     candidate, n = base, 1
     while candidate in taken:
         n += 1
@@ -90,11 +91,11 @@ def stop(ctx: ExecContext, action: Action, checked: Validated) -> Outcome:
     assert run_row is not None
     client = _client_of(ctx, run_row)
     info = client.get_dag_run(run_row.dag_id, run_row.dag_run_id)
-    if run_status(info.state, None) not in ("PENDING", "RUNNING"):
+    if run_status(info.state, None) not in ACTIVE_RUN_STATUSES:
         write_confirmed_run(ctx.clock(), run_row.cluster, run_row.dataset_name, info)
         return Outcome(f"Run {run_row.public_id} already finished ({info.state}); nothing to stop.",
                        {"run_id": run_row.public_id, "changed": False, "airflow_state": info.state})
-    Run.update(status="STOPPING", updated_at=ctx.clock()).where(Run.id == run_row.id).execute()
+    Run.update(status=RunStatus.STOPPING, updated_at=ctx.clock()).where(Run.id == run_row.id).execute()
     info = client.set_dag_run_state(run_row.dag_id, run_row.dag_run_id, "failed")
     write_confirmed_run(ctx.clock(), run_row.cluster, run_row.dataset_name, info)
     status = Run.get_by_id(run_row.id).status
@@ -148,10 +149,10 @@ def register(ctx: ExecContext, action: Action, checked: Validated) -> Outcome:
     key = existing.spec_path if existing is not None and existing.spec_path else f"manual/{spec.name}.yaml"
     ctx.spec_store.write(key, str(checked.params["spec_yaml"]).encode("utf-8"))
     ctx.sync_specs()
-    row = Workflow.get_or_none((Workflow.dataset_name == spec.name) & (Workflow.source_type == "manual"))
+    row = Workflow.get_or_none((Workflow.dataset_name == spec.name) & (Workflow.source_type == SourceType.MANUAL))
     status = row.status if row is not None else "unknown"
     verb = "Updated" if existing is not None else "Registered"
-    note = " (overridden by the Code spec)" if status == "overridden" else ""
+    note = " (overridden by the Code spec)" if status == WorkflowStatus.OVERRIDDEN else ""
     return Outcome(f"{verb} {spec.name} ({key}); status {status}{note}.",
                    {"dataset_name": spec.name, "spec_path": key, "status": status})
 
@@ -161,7 +162,7 @@ def unregister(ctx: ExecContext, action: Action, checked: Validated) -> Outcome:
     assert row is not None
     result: dict[str, Any] = {"dataset_name": row.dataset_name, "spec_path": row.spec_path}
     paused = ""
-    if row.status != "overridden" and row.spec is not None:
+    if row.status != WorkflowStatus.OVERRIDDEN and row.spec is not None:
         # The DAG runs the manual spec: pause it before its spec goes away.
         cluster, client, dag_id = ctx.dag_of(row.team, row.dataset_name)
         try:
@@ -186,7 +187,7 @@ def sync_specs(ctx: ExecContext, action: Action, checked: Validated) -> Outcome:
     message = (f"Spec sync: {report.listed} listed, {report.fetched} fetched, "
                f"{report.workflows_written} workflows written")
     if not report.ok:
-        return Outcome(f"{message}; {report.error}", {"ok": False}, state="failed")
+        return Outcome(f"{message}; {report.error}", {"ok": False}, state=ActionState.FAILED)
     return Outcome(message + ".", {"ok": True})
 
 
@@ -195,7 +196,7 @@ def sync_runs(ctx: ExecContext, action: Action, checked: Validated) -> Outcome:
     reports: Any = ctx.sync_runs(target)
     failed = [f"{r.cluster}: {r.error}" for r in reports if not r.ok]
     message = f"Run sync of {len(reports)} cluster(s)" + (f"; {'; '.join(failed)}" if failed else ".")
-    return Outcome(message, {"ok": not failed}, state="failed" if failed else "done")
+    return Outcome(message, {"ok": not failed}, state=ActionState.FAILED if failed else ActionState.DONE)
 
 
 HANDLERS: dict[str, Handler] = {

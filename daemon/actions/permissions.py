@@ -8,6 +8,8 @@ which row is selected), and None means the spec in force.
 from __future__ import annotations
 
 from daemon.core.errors import NotFoundError, UserError
+from daemon.core.states import SourceType, WorkflowStatus
+from daemon.store.in_force import source_in_force
 from daemon.store.models import Workflow
 
 GITOPS = (
@@ -16,7 +18,6 @@ GITOPS = (
 )
 OVERRIDDEN_RUN = "This dataset is overridden by Code. Use the Code version."
 
-RUN_KINDS = ("run", "backfill", "stop")
 PAUSE_KINDS = ("pause", "unpause")
 
 
@@ -35,7 +36,7 @@ def not_found_message(name: str) -> str:
 def live_workflows(name: str) -> dict[str, Workflow]:
     """The workflow rows of ``name`` that are not removed, keyed by source type."""
     rows = Workflow.select().where(
-        (Workflow.dataset_name == name) & (Workflow.status != "removed")
+        (Workflow.dataset_name == name) & (Workflow.status != WorkflowStatus.REMOVED)
     )
     return {row.source_type: row for row in rows}
 
@@ -48,9 +49,9 @@ def check_action(kind: str, name: str, source: str | None = None, *, force: bool
     if kind == "unregister":
         return _check_unregister(rows)
     target = _target(name, rows, source)
-    if target.status == "overridden":
+    if target.status == WorkflowStatus.OVERRIDDEN:
         if kind in PAUSE_KINDS:
-            code = rows.get("code")
+            code = rows.get(SourceType.CODE)
             raise UserError(overridden_pause_message(code.spec_path if code else None))
         raise UserError(OVERRIDDEN_RUN)
     if target.spec is None:
@@ -58,7 +59,7 @@ def check_action(kind: str, name: str, source: str | None = None, *, force: bool
             f"{name} has no valid spec yet ({target.spec_path}): {target.spec_error}. "
             "Fix the spec first: basecamp specs --errors"
         )
-    if kind == "run" and target.status == "paused" and not force:
+    if kind == "run" and target.status == WorkflowStatus.PAUSED and not force:
         raise UserError(f"Workflow is paused. Unpause it first: basecamp workflow unpause {name}")
     return target
 
@@ -70,7 +71,7 @@ def check_register(name: str, *, force: bool) -> tuple[Workflow | None, Workflow
     will be overridden); an existing manual spec needs ``--force`` to be updated.
     """
     rows = live_workflows(name)
-    manual, code = rows.get("manual"), rows.get("code")
+    manual, code = rows.get(SourceType.MANUAL), rows.get(SourceType.CODE)
     if manual is not None and not force:
         raise UserError(
             f"{name} is already registered ({manual.spec_path}). "
@@ -80,7 +81,7 @@ def check_register(name: str, *, force: bool) -> tuple[Workflow | None, Workflow
 
 
 def _check_unregister(rows: dict[str, Workflow]) -> Workflow:
-    manual = rows.get("manual")
+    manual = rows.get(SourceType.MANUAL)
     if manual is None:
         raise UserError(GITOPS)
     return manual
@@ -91,7 +92,8 @@ def _target(name: str, rows: dict[str, Workflow], source: str | None) -> Workflo
         if source not in rows:
             raise NotFoundError(f"{name} has no {source} spec. " + not_found_message(name))
         return rows[source]
-    code = rows.get("code")
-    if code is not None and code.spec is not None:
-        return code
-    return rows.get("manual") or code  # type: ignore[return-value]
+    in_force = source_in_force(source for source, row in rows.items() if row.spec is not None)
+    if in_force is not None:
+        return rows[in_force]
+    # No valid spec at all: the row that says why (check_action reports its error).
+    return rows.get(SourceType.MANUAL) or rows[SourceType.CODE]

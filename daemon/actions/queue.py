@@ -12,11 +12,11 @@ from typing import Any
 
 from daemon.actions.validate import Validated, validate_request
 from daemon.core.errors import NotFoundError
+from daemon.core.states import FINISHED_ACTION_STATES
 from daemon.specs.parse import MAX_SPEC_BYTES
-from daemon.store.models import Action, utcnow
+from daemon.store.models import Action
+from daemon.core.timefmt import utcnow
 
-FINISHED = ("done", "failed", "rejected")
-OPEN = ("pending", "running")
 
 
 def requester() -> str:
@@ -64,7 +64,7 @@ def wait_for(action_id: int, timeout: float | None, *, poll_seconds: float = 0.1
         if on_update is not None and action.updated_at != seen:
             seen = action.updated_at
             on_update(action)
-        if action.state in FINISHED:
+        if action.state in FINISHED_ACTION_STATES:
             return action
         if deadline is not None and time.monotonic() >= deadline:
             return action

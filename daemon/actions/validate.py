@@ -14,7 +14,9 @@ from croniter import croniter
 
 from daemon.core.errors import UserError
 from daemon.actions.permissions import check_action, check_register
-from daemon.read.runs import find_run
+from daemon.read.clusters import no_cluster_message
+from daemon.read.runs import RunView, find_run
+from daemon.read.workflows import WorkflowView
 from daemon.specs import DatasetSpec, SpecInvalid, parse_spec, validate_parameters
 from daemon.specs.parse import MAX_SPEC_BYTES
 from daemon.store.models import Cluster, Run, Workflow
@@ -73,11 +75,24 @@ def validate_request(kind: str, target: str, source: str | None = None,
 def require_cluster(row: Workflow) -> Workflow:
     """The workflow, if a configured cluster serves its team."""
     if not Cluster.select().where((Cluster.team == row.team) & Cluster.configured).exists():
-        raise UserError(
-            f"No cluster serves team {row.team}: add a [[clusters]] entry with "
-            f'team = "{row.team}" to the config and reload the daemon.'
-        )
+        raise UserError(no_cluster_message(str(row.team)))
     return row
+
+
+def checked_target(kind: str, name: str, source: str | None = None, *,
+                   force: bool = False) -> WorkflowView:
+    """The workflow an action of ``kind`` on ``name`` acts on, if the store allows it
+    (SPEC §2) and a cluster serves it (unregister does not need one); else the rejection.
+    What the dashboard and the CLI ask before they open a confirm dialog or a form."""
+    row = check_action(kind, name, source, force=force)
+    return WorkflowView.of(row if kind == "unregister" else require_cluster(row))
+
+
+def checked_run(kind: str, run_id: str) -> RunView:
+    """The run an action of ``kind`` (stop, clear, mark…) acts on, or the rejection."""
+    run = validate_request(kind, run_id).run
+    assert run is not None
+    return RunView.of(run)
 
 
 def _strings(values: Any) -> dict[str, str]:

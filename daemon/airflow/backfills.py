@@ -12,9 +12,10 @@ from urllib.parse import quote
 
 import httpx
 
+from daemon.core.timefmt import iso_z
 from daemon.airflow.errors import AirflowProtocolError
 from daemon.airflow.http import Retry, Session
-from daemon.airflow.models import DagRunInfo, dag_run_from_json, format_datetime, parse_datetime
+from daemon.airflow.models import DagRunInfo, dag_run_from_json, parse_datetime
 from daemon.core.config import ClusterConfig
 
 
@@ -36,8 +37,8 @@ class BackfillsAPI:
             raise AirflowProtocolError(self.cluster.name, (
                 f"{self.cluster.name}: the backfills API needs Airflow 3 (/api/v2); this "
                 "cluster speaks /api/v1, so backfills there trigger one run per date"))
-        return {"dag_id": dag_id, "from_date": format_datetime(from_date),
-                "to_date": format_datetime(to_date), "dag_run_conf": conf,
+        return {"dag_id": dag_id, "from_date": iso_z(from_date, "auto"),
+                "to_date": iso_z(to_date, "auto"), "dag_run_conf": conf,
                 "max_active_runs": max_active_runs, "run_backwards": False,
                 "reprocess_behavior": "none"}
 
@@ -73,8 +74,8 @@ class BackfillsAPI:
     def backfill_runs(self, dag_id: str, from_date: datetime, to_date: datetime) -> list[DagRunInfo]:
         """The DAG's backfill runs with a logical date in the range."""
         path = f"{self._base}/dags/{quote(dag_id, safe='')}/dagRuns"
-        params = {"run_type": "backfill", "logical_date_gte": format_datetime(from_date),
-                  "logical_date_lte": format_datetime(to_date), "limit": 100}
+        params = {"run_type": "backfill", "logical_date_gte": iso_z(from_date, "auto"),
+                  "logical_date_lte": iso_z(to_date, "auto"), "limit": 100}
 
         def page(offset: int) -> tuple[list[Any], int | None]:
             response = self._session.request("GET", path, params={**params, "offset": offset})

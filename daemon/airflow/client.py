@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 import httpx
 
+from daemon.core.timefmt import iso_z
 from daemon.airflow.auth import make_auth
 from daemon.airflow.backfills import BackfillsAPI
 from daemon.airflow.errors import (
@@ -36,7 +37,6 @@ from daemon.airflow.models import (
     TaskInstanceInfo,
     VersionInfo,
     dag_run_from_json,
-    format_datetime,
     task_instance_from_json,
 )
 from daemon.core.config import ClusterConfig
@@ -195,7 +195,7 @@ class AirflowClient(BackfillsAPI):
         here, so the next call finds it. Repeats are dropped."""
         params: dict[str, Any] = {"order_by": "updated_at", "limit": page_size}
         if updated_at_gte is not None:
-            params["updated_at_gte"] = format_datetime(updated_at_gte)
+            params["updated_at_gte"] = iso_z(updated_at_gte, "auto")
         path = f"{self._base}/dags/~/dagRuns"
         server_time: list[datetime | None] = []
 
@@ -226,9 +226,9 @@ class AirflowClient(BackfillsAPI):
         body: dict[str, Any] = {"dag_run_id": dag_run_id, "conf": conf}
         if self.api_version == "v2":
             # Airflow 3 requires the key; null lets it run "now" with no logical date.
-            body["logical_date"] = format_datetime(logical_date) if logical_date else None
+            body["logical_date"] = iso_z(logical_date, "auto") if logical_date else None
         elif logical_date is not None:
-            body["logical_date"] = format_datetime(logical_date)
+            body["logical_date"] = iso_z(logical_date, "auto")
         if note is not None:
             body["note"] = note
         path = f"{self._base}/dags/{_seg(dag_id)}/dagRuns"
@@ -284,7 +284,7 @@ class AirflowClient(BackfillsAPI):
         """Task instances of every DAG run updated at or after ``updated_at_gte``: what
         changed in runs the caller already knows, in as few pages as there are changes."""
         path = f"{self._base}/dags/~/dagRuns/~/taskInstances"
-        params: dict[str, Any] = {"updated_at_gte": format_datetime(updated_at_gte), "limit": page_size}
+        params: dict[str, Any] = {"updated_at_gte": iso_z(updated_at_gte, "auto"), "limit": page_size}
         if self.api_version == "v2":
             # Airflow 3 refuses to order task instances by updated_at; ids are stable.
             params["order_by"] = "id"

@@ -62,15 +62,6 @@ def parse_datetime(value: object) -> datetime | None:
     return parsed.astimezone(timezone.utc)
 
 
-def format_datetime(value: datetime) -> str:
-    """Aware (or naive = UTC) datetime → ISO-8601 in UTC with ``Z``, which needs no
-    escaping in a query string (a ``+00:00`` offset would turn into a space)."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    text = value.astimezone(timezone.utc).isoformat()
-    return text.removesuffix("+00:00") + "Z"
-
-
 def _required_str(data: Mapping[str, Any], key: str) -> str:
     value = data.get(key)
     if not isinstance(value, str) or not value:

@@ -7,12 +7,13 @@ import logging
 import sys
 from datetime import datetime, timezone
 
+from daemon.core.timefmt import iso_z
+
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z"),
+            "ts": iso_z(datetime.fromtimestamp(record.created, timezone.utc), "milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "thread": record.threadName,

@@ -30,3 +30,8 @@ def default_database_url() -> str:
 def default_spec_dir() -> Path:
     """The root of the local spec store when ``[storage] path`` is not set."""
     return user_data_dir() / "specs"
+
+
+def user_cache_dir() -> Path:
+    """The per-user cache directory (the demo's Airflow environment and state)."""
+    return platformdirs.user_cache_path(APP_NAME, appauthor=False)

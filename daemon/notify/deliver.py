@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 import httpx
 
+from daemon.core.states import NotificationState
 from daemon.store.events import record_events
 from daemon.notify.channels import WEBHOOK, Channels, idempotency_key, redact
 from daemon.core.retry_after import retry_after_seconds
@@ -38,7 +39,7 @@ def due(now: datetime, limit: int) -> list[Notification]:
     """Pending rows whose time has come, oldest first."""
     return list(
         Notification.select()
-        .where((Notification.state == "pending") & (Notification.next_attempt_at <= now))
+        .where((Notification.state == NotificationState.PENDING) & (Notification.next_attempt_at <= now))
         .order_by(Notification.next_attempt_at, Notification.id)
         .limit(limit)
     )
@@ -78,13 +79,13 @@ def record(row: Notification, attempt: Attempt, max_attempts: int, now: datetime
     """Write the outcome of an attempt: ``sent``, ``retry`` or ``failed``."""
     with database_proxy.atomic():
         if attempt.ok:
-            _update(row, state="sent", sent_at=now, attempts=row.attempts + 1, last_error=None)
-            return "sent"
+            _update(row, state=NotificationState.SENT, sent_at=now, attempts=row.attempts + 1, last_error=None)
+            return NotificationState.SENT
         attempts = row.attempts + 1
         if attempts >= max_attempts:
-            _update(row, state="failed", attempts=attempts, last_error=attempt.error)
+            _update(row, state=NotificationState.FAILED, attempts=attempts, last_error=attempt.error)
             record_events([_failed_event(row, attempts, attempt.error)], now)
-            return "failed"
+            return NotificationState.FAILED
         delay = attempt.retry_after if attempt.retry_after is not None else backoff(attempts)
         _update(row, attempts=attempts, last_error=attempt.error,
                 next_attempt_at=now + min(delay, MAX_DELAY))
@@ -94,7 +95,7 @@ def record(row: Notification, attempt: Attempt, max_attempts: int, now: datetime
 def _update(row: Notification, **values: object) -> None:
     # Guarded on the state: a row is only ever moved on from ``pending``.
     Notification.update(**values).where(
-        (Notification.id == row.id) & (Notification.state == "pending")
+        (Notification.id == row.id) & (Notification.state == NotificationState.PENDING)
     ).execute()
     for key, value in values.items():
         setattr(row, key, value)

@@ -11,12 +11,14 @@ from datetime import datetime
 
 import httpx
 
+from daemon.core.states import NotificationState
 from daemon.core.config import NotificationsConfig
 from daemon.notify import deliver
 from daemon.notify.channels import Channels, RedactingFilter, redact
 from daemon.notify.outbox import queue_notifications
 from daemon.notify.watch import check_clusters, check_slas
-from daemon.store.models import Notification, utcnow
+from daemon.store.models import Notification
+from daemon.core.timefmt import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +116,7 @@ class Notifier:
             report.errors += 1
             log.exception("%s: recording the outcome failed", where)
             return
-        if outcome == "sent":
+        if outcome == NotificationState.SENT:
             report.sent += 1
             log.info("%s of event %d sent", where, row.event_id)
         elif outcome == "retry":

@@ -15,6 +15,7 @@ from typing import Any
 
 from peewee import fn
 
+from daemon.core.states import NotificationState
 from daemon.store.events import sync_state
 from daemon.notify.channels import SLACK, WEBHOOK, Channels, payload
 from daemon.notify.store import effective_specs, spec_targets
@@ -68,7 +69,7 @@ def _queue_batch(configured: set[str], now: datetime, result: Queued) -> int:
                 result.skipped[channel] += 1
                 continue
             rows.append({"event_id": event.id, "channel": channel, "target": target,
-                         "payload": payload(channel, target, event), "state": "pending",
+                         "payload": payload(channel, target, event), "state": NotificationState.PENDING,
                          "next_attempt_at": now, "created_at": now})
     for start in range(0, len(rows), 200):
         Notification.insert_many(rows[start : start + 200]).on_conflict_ignore().execute()

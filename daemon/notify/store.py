@@ -4,24 +4,25 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from daemon.store.in_force import source_in_force
 from daemon.store.models import Workflow
 
 
 def effective_specs(names: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """Per dataset name, the spec JSON in force: the code spec when it has a valid
-    version, else the manual one (the override policy of SPEC §2)."""
+    """Per dataset name, the spec JSON in force (SPEC §2, ``source_in_force``)."""
     wanted = sorted(set(names))
-    specs: dict[str, dict[str, Any]] = {}
-    sources: dict[str, str] = {}
+    candidates: dict[str, dict[str, dict[str, Any]]] = {}
     for start in range(0, len(wanted), 500):
         rows = Workflow.select(Workflow.dataset_name, Workflow.source_type, Workflow.spec).where(
             Workflow.dataset_name.in_(wanted[start : start + 500])
-            & Workflow.removed_at.is_null()
-            & Workflow.spec.is_null(False)
-        )
+            & Workflow.removed_at.is_null() & Workflow.spec.is_null(False))
         for row in rows:
-            if row.source_type == "code" or sources.get(row.dataset_name) != "code":
-                specs[row.dataset_name], sources[row.dataset_name] = row.spec, row.source_type
+            candidates.setdefault(row.dataset_name, {})[row.source_type] = row.spec
+    specs = {}
+    for name, by_source in candidates.items():
+        source = source_in_force(by_source)
+        if source is not None:
+            specs[name] = by_source[source]
     return specs
 
 

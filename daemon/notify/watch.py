@@ -17,6 +17,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from daemon.core.states import RunStatus
 from daemon.store.events import record_events, sync_state
 from daemon.notify.store import effective_specs, sla_minutes
 from daemon.store.models import Cluster, Event, Run, database_proxy
@@ -28,7 +29,7 @@ OUTAGES_KEY = "notify:clusters"
 
 def check_slas(now: datetime) -> int:
     """Record ``sla_exceeded`` for late runs not reported yet; returns events recorded."""
-    runs = list(Run.select().where(Run.status.in_(("PENDING", "RUNNING"))))
+    runs = list(Run.select().where(Run.status.in_((RunStatus.PENDING, RunStatus.RUNNING))))
     if not runs:
         return 0
     specs = effective_specs(run.dataset_name for run in runs)

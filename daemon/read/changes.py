@@ -14,33 +14,23 @@ newer one. Reading a row twice is harmless (rows are applied by key).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterable
+from datetime import datetime, timedelta
+from typing import Any, Callable
 
 from peewee import Select, fn
 
-from daemon.actions.queue import OPEN
-from daemon.store.lease import LEASE_KEY, DaemonStatus, daemon_status
-from daemon.run_sync.status import ACTIVE
-from daemon.specs import next_run
+from daemon.core.states import ACTIVE_RUN_STATUSES, WorkflowStatus
+from daemon.read.actions import ActionRow, load_actions
+from daemon.read.clusters import ClusterRow, list_clusters
+from daemon.read.events import EventRow, list_events
+from daemon.read.runs import RUN_TIME, LastRun, last_runs, stored_time
+from daemon.read.status import DaemonStatus, daemon_status
+from daemon.read.workflows import upcoming
+from daemon.store.lease import LEASE_KEY
 from daemon.store.models import Action, Cluster, DaemonLease, Event, Run, SyncState, Workflow
 
 OVERLAP = timedelta(seconds=2)
 RECENT_RUNS = 500
-RECENT_EVENTS = 500
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value
-
-
-@dataclass(frozen=True)
-class LastRun:
-    run_id: str
-    status: str
-    at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -88,54 +78,7 @@ class RunRow:
 
     @property
     def active(self) -> bool:
-        return self.status in ACTIVE
-
-
-@dataclass(frozen=True)
-class ClusterRow:
-    name: str
-    team: str
-    url: str
-    healthy: bool | None
-    airflow_version: str | None
-    api_version: str | None
-    latency_ms: float | None
-    last_ok_at: datetime | None
-    runs_synced_at: datetime | None
-    last_error: str | None
-
-    @property
-    def key(self) -> str:
-        return self.name
-
-
-@dataclass(frozen=True)
-class EventRow:
-    id: int
-    at: datetime
-    kind: str
-    severity: str
-    subject: str
-    message: str
-
-    @property
-    def key(self) -> str:
-        return str(self.id)
-
-
-@dataclass(frozen=True)
-class ActionRow:
-    id: int
-    kind: str
-    target: str
-    source_type: str | None
-    state: str
-    message: str | None
-    error: str | None
-
-    @property
-    def open(self) -> bool:
-        return self.state in OPEN
+        return self.status in ACTIVE_RUN_STATUSES
 
 
 @dataclass
@@ -181,21 +124,21 @@ _WORKFLOW_COLUMNS = (
 
 def _workflow_rows(query: Any, now: datetime) -> list[WorkflowRow]:
     rows = []
-    upcoming_by_schedule: dict[tuple[str, str], datetime | None] = {}
+    upcoming_by_schedule: dict[tuple[str, str | None], datetime | None] = {}
     """Next runs after ``now`` by (cron, timezone): thousands of workflows share a few
     schedules, and a store whose daemon was down has every ``next_run`` in the past."""
     for values in query.tuples():
         row = WorkflowRow(*values)
-        upcoming = _utc(row.next_run)
-        if upcoming is not None and upcoming <= now and row.cron and row.status == "active":
-            schedule = (row.cron, row.timezone or "UTC")
+        if row.next_run is not None and row.next_run <= now and row.cron \
+                and row.status == WorkflowStatus.ACTIVE:
+            schedule = (row.cron, row.timezone)
             if schedule not in upcoming_by_schedule:
                 try:
-                    upcoming_by_schedule[schedule] = next_run(*schedule, now)
+                    upcoming_by_schedule[schedule] = upcoming(*schedule, row.next_run, now)
                 except ValueError:
                     upcoming_by_schedule[schedule] = None
-            upcoming = upcoming_by_schedule[schedule]
-        rows.append(replace(row, next_run=upcoming))
+            row = replace(row, next_run=upcoming_by_schedule[schedule])
+        rows.append(row)
     return rows
 
 
@@ -207,10 +150,9 @@ def load_workflows(now: datetime, since: datetime | None = None) -> list[Workflo
     return _workflow_rows(query.order_by(Workflow.dataset_name, Workflow.source_type), now)
 
 
-_RUN_TIME = fn.COALESCE(Run.started_at, Run.queued_at, Run.logical_date, Run.created_at)
 _RUN_COLUMNS = (
     Run.id, Run.dataset_name, Run.dag_run_id, Run.cluster, Run.status, Run.run_type,
-    Run.triggered_by, Run.started_at, Run.ended_at, _RUN_TIME.alias("at"), Run.total,
+    Run.triggered_by, Run.started_at, Run.ended_at, RUN_TIME.alias("at"), Run.total,
     Run.succeeded, Run.failed, Run.running, Run.skipped, Run.current_task,
 )
 
@@ -219,11 +161,9 @@ def _run_rows(query: Any) -> list[RunRow]:
     rows = []
     for (id_, name, dag_run_id, cluster, status, run_type, triggered_by, started, ended, at,
          total, succeeded, failed, running, skipped, current) in query.tuples():
-        if isinstance(at, str):  # COALESCE hands back the stored text on SQLite
-            at = Run.started_at.python_value(at)
         rows.append(RunRow(id_, f"{name}/{dag_run_id}", name, cluster, status, run_type,
-                           triggered_by, started, ended, _utc(at), total, succeeded, failed,
-                           running, skipped, current))
+                           triggered_by, started, ended, stored_time(at), total, succeeded,
+                           failed, running, skipped, current))
     return rows
 
 
@@ -231,60 +171,12 @@ def load_runs(since: datetime | None = None, recent: int = RECENT_RUNS) -> list[
     """Every active run plus the ``recent`` latest started ones; or the runs changed since."""
     if since is not None:
         return _run_rows(Run.select(*_RUN_COLUMNS).where(Run.updated_at >= since))
-    active = _run_rows(Run.select(*_RUN_COLUMNS).where(Run.status.in_(ACTIVE)))
+    active = _run_rows(Run.select(*_RUN_COLUMNS).where(Run.status.in_(ACTIVE_RUN_STATUSES)))
     # ORDER BY started_at uses its index; runs that never started are mostly active ones.
     latest = _run_rows(Run.select(*_RUN_COLUMNS)
-                       .where(Run.status.not_in(ACTIVE) & Run.started_at.is_null(False))
+                       .where(Run.status.not_in(ACTIVE_RUN_STATUSES) & Run.started_at.is_null(False))
                        .order_by(Run.started_at.desc(), Run.id.desc()).limit(recent))
     return active + latest
-
-
-def load_last_runs(names: Iterable[str] | None = None) -> dict[str, LastRun]:
-    """The latest run of each dataset (all of them when ``names`` is None)."""
-    newest = Run.select(Run.dataset_name, fn.MAX(_RUN_TIME).alias("at")).group_by(Run.dataset_name)
-    chunks: list[list[str] | None] = [None]
-    if names is not None:
-        wanted = sorted(set(names))
-        chunks = [wanted[i:i + 500] for i in range(0, len(wanted), 500)]
-    result: dict[str, LastRun] = {}
-    for chunk in chunks:
-        sub = newest if chunk is None else newest.where(Run.dataset_name.in_(chunk))
-        query = (Run.select(Run.dataset_name, Run.dag_run_id, Run.status, _RUN_TIME.alias("at"))
-                 .join(sub, on=((Run.dataset_name == sub.c.dataset_name) & (_RUN_TIME == sub.c.at)))
-                 .order_by(Run.id))
-        for name, dag_run_id, status, at in query.tuples():
-            if isinstance(at, str):
-                at = Run.started_at.python_value(at)
-            result[name] = LastRun(f"{name}/{dag_run_id}", status, _utc(at))
-    return result
-
-
-def load_clusters() -> list[ClusterRow]:
-    ages = {state.key.split(":", 1)[1]: state.last_ok_at
-            for state in SyncState.select().where(SyncState.key.startswith("runs:"))}
-    return [
-        ClusterRow(row.name, row.team, row.url, row.healthy, row.airflow_version,
-                   row.detected_api_version or row.api_version, row.latency_ms,
-                   row.last_ok_at, ages.get(row.name), row.last_error)
-        for row in Cluster.select().where(Cluster.configured == True).order_by(Cluster.name)  # noqa: E712
-    ]
-
-
-def load_events(after_id: int = 0, limit: int = RECENT_EVENTS) -> list[EventRow]:
-    """Events newer than ``after_id``, at most the newest ``limit``, oldest first."""
-    query = (Event.select(Event.id, Event.at, Event.kind, Event.severity, Event.subject,
-                          Event.message)
-             .where(Event.id > after_id).order_by(Event.id.desc()).limit(limit))
-    return [EventRow(*values) for values in reversed(list(query.tuples()))]
-
-
-def load_actions(since: datetime | None = None) -> list[ActionRow]:
-    """Open actions (first load) or every action changed since ``since``."""
-    query = Action.select(Action.id, Action.kind, Action.target, Action.source_type,
-                          Action.state, Action.message, Action.error)
-    query = query.where(Action.state.in_(OPEN)) if since is None else query.where(
-        Action.updated_at >= since)
-    return [ActionRow(*values) for values in query.order_by(Action.id).tuples()]
 
 
 # --- the reader -------------------------------------------------------------------------
@@ -340,10 +232,10 @@ class StoreReader:
     def first_load(self) -> Changes:
         now = self.clock()
         self._stamps = self._stamps_now()
-        events = load_events()
+        events = list_events()
         self._event_id = self._stamps["events"]
         return Changes(first=True, workflows=load_workflows(now), runs=load_runs(recent=self.recent_runs),
-                       last_runs=load_last_runs(), clusters=load_clusters(), events=events,
+                       last_runs=last_runs(), clusters=list_clusters(), events=events,
                        actions=load_actions(), daemon=self._daemon_status(force=True, lease=self._stamps["lease"]),
                        at=now)
 
@@ -357,11 +249,11 @@ class StoreReader:
             changes.workflows = load_workflows(now, self._since(old.get("workflows")))
         if stamps["runs"] != old.get("runs"):
             changes.runs = load_runs(self._since(old.get("runs")))
-            changes.last_runs = load_last_runs({run.dataset_name for run in changes.runs})
+            changes.last_runs = last_runs({run.dataset_name for run in changes.runs})
         if stamps["clusters"] != old.get("clusters"):
-            changes.clusters = load_clusters()
+            changes.clusters = list_clusters()
         if stamps["events"] != self._event_id:
-            changes.events = load_events(self._event_id)
+            changes.events = list_events(after_id=self._event_id)
             self._event_id = stamps["events"]
         if stamps["actions"] != old.get("actions"):
             changes.actions = load_actions(self._since(old.get("actions")))

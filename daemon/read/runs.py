@@ -1,86 +1,185 @@
-"""Read-side queries for runs and clusters, shaped as SPEC §8's JSON."""
+"""Runs: the CLI's ``history`` / ``status`` (SPEC §8 JSON), the run detail of the
+dashboard, and the latest run of each workflow.
+
+A run's place in "recent" is when it started, else when it was queued, is due, or was
+first seen (``RUN_TIME``): one expression for every reader.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
 from peewee import fn
 
 from daemon.core.errors import NotFoundError, UserError
-from daemon.run_sync.status import ACTIVE
-from daemon.store.models import Cluster, Run, SyncState, TaskInstance, Workflow
+from daemon.core.states import ACTIVE_RUN_STATUSES
+from daemon.read.actions import ActionRow, open_actions
+from daemon.store.in_force import in_force_condition
+from daemon.store.models import Run, TaskInstance, TaskLog, Workflow
+
+RUN_TIME = fn.COALESCE(Run.started_at, Run.queued_at, Run.logical_date, Run.created_at)
+_NAMES_PER_QUERY = 500
+
+
+def stored_time(value: Any) -> datetime | None:
+    """A ``RUN_TIME`` value as an aware UTC datetime: a raw COALESCE comes back as text
+    from SQLite and naive from PostgreSQL."""
+    return Run.started_at.python_value(value)
 
 
 @dataclass(frozen=True)
 class RunFilter:
     dataset: str | None = None
     source: str = "all"
+    """``code`` / ``manual``: runs of datasets whose spec in force has that source."""
     status: str | None = None
     since: datetime | None = None
     until: datetime | None = None
     limit: int = 20
 
 
-def _run_time() -> Any:
-    return fn.COALESCE(Run.started_at, Run.queued_at, Run.logical_date, Run.created_at)
+@dataclass(frozen=True)
+class RunView:
+    """One run as the store has it."""
+
+    id: int
+    dataset_name: str
+    cluster: str
+    dag_id: str
+    dag_run_id: str
+    status: str
+    airflow_state: str | None
+    run_type: str | None
+    triggered_by: str | None
+    logical_date: datetime | None
+    queued_at: datetime | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    note: str | None
+    total: int
+    succeeded: int
+    failed: int
+    running: int
+    queued: int
+    skipped: int
+    current_task: str | None
+
+    @property
+    def public_id(self) -> str:
+        return f"{self.dataset_name}/{self.dag_run_id}"
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE_RUN_STATUSES
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at is None or self.ended_at is None:
+            return None
+        return round((self.ended_at - self.started_at).total_seconds(), 3)
+
+    @classmethod
+    def of(cls, row: Run) -> RunView:
+        return cls(row.id, row.dataset_name, row.cluster, row.dag_id, row.dag_run_id,
+                   row.status, row.airflow_state, row.run_type, row.triggered_by,
+                   row.logical_date, row.queued_at, row.started_at, row.ended_at, row.note,
+                   row.total, row.succeeded, row.failed, row.running, row.queued,
+                   row.skipped, row.current_task)
+
+    def as_json(self) -> dict[str, Any]:
+        """SPEC §8's run object."""
+        return {
+            "run_id": self.public_id,
+            "dataset_name": self.dataset_name,
+            "cluster": self.cluster,
+            "dag_id": self.dag_id,
+            "dag_run_id": self.dag_run_id,
+            "status": self.status,
+            "airflow_state": self.airflow_state,
+            "run_type": self.run_type,
+            "triggered_by": self.triggered_by,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "duration_seconds": self.duration_seconds,
+            "progress": {"total": self.total, "succeeded": self.succeeded,
+                         "failed": self.failed, "running": self.running,
+                         "queued": self.queued, "skipped": self.skipped},
+            "current_task": self.current_task,
+        }
 
 
-def run_json(row: Run) -> dict[str, Any]:
-    duration = None
-    if row.started_at is not None and row.ended_at is not None:
-        duration = round((row.ended_at - row.started_at).total_seconds(), 3)
-    return {
-        "run_id": row.public_id,
-        "dataset_name": row.dataset_name,
-        "cluster": row.cluster,
-        "dag_id": row.dag_id,
-        "dag_run_id": row.dag_run_id,
-        "status": row.status,
-        "airflow_state": row.airflow_state,
-        "run_type": row.run_type,
-        "triggered_by": row.triggered_by,
-        "started_at": row.started_at,
-        "ended_at": row.ended_at,
-        "duration_seconds": duration,
-        "progress": {
-            "total": row.total,
-            "succeeded": row.succeeded,
-            "failed": row.failed,
-            "running": row.running,
-            "queued": row.queued,
-            "skipped": row.skipped,
-        },
-        "current_task": row.current_task,
-    }
+@dataclass(frozen=True)
+class TaskView:
+    task_id: str
+    map_index: int
+    state: str | None
+    try_number: int
+    started_at: datetime | None
+    ended_at: datetime | None
+    duration_seconds: float | None
+
+    @property
+    def label(self) -> str:
+        return self.task_id if self.map_index < 0 else f"{self.task_id}[{self.map_index}]"
 
 
-def _effective_names(source: str) -> Any:
-    """Dataset names whose spec in force comes from ``source``."""
-    if source == "code":
-        return Workflow.select(Workflow.dataset_name).where(
-            (Workflow.source_type == "code") & (Workflow.status != "removed") & Workflow.spec.is_null(False)
-        )
-    return Workflow.select(Workflow.dataset_name).where(
-        (Workflow.source_type == "manual") & Workflow.status.not_in(("removed", "overridden"))
-    )
+@dataclass(frozen=True)
+class TaskLogView:
+    """The tail of one task try's log, as the daemon fetched it."""
+
+    try_number: int
+    content: str
+    truncated: bool
+    fetched_at: datetime
 
 
-def list_runs(flt: RunFilter) -> list[dict[str, Any]]:
+@dataclass
+class RunDetail:
+    """One consistent read of everything the run detail shows."""
+
+    run: RunView | None
+    error: str | None = None
+    tasks: list[TaskView] = field(default_factory=list)
+    pending: list[ActionRow] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LastRun:
+    run_id: str
+    status: str
+    at: datetime | None
+    started_at: datetime | None
+    ended_at: datetime | None
+
+
+# --- queries ------------------------------------------------------------------------------
+
+
+def list_runs(flt: RunFilter) -> list[RunView]:
     query = Run.select()
     if flt.dataset:
         query = query.where(Run.dataset_name == flt.dataset)
     if flt.source != "all":
-        query = query.where(Run.dataset_name.in_(_effective_names(flt.source)))
+        in_force = Workflow.select(Workflow.dataset_name).where(
+            in_force_condition() & (Workflow.source_type == flt.source))
+        query = query.where(Run.dataset_name.in_(in_force))
     if flt.status:
         query = query.where(Run.status == flt.status.upper())
+    # RUN_TIME is an expression, not a field: its bounds are converted as a column's
+    # values are (naive UTC), or SQLite would compare them as text with "+00:00".
     if flt.since:
-        query = query.where(_run_time() >= flt.since)
+        query = query.where(RUN_TIME >= Run.started_at.db_value(flt.since))
     if flt.until:
-        query = query.where(_run_time() < flt.until)
-    query = query.order_by(_run_time().desc(), Run.id.desc()).limit(flt.limit)
-    return [run_json(row) for row in query]
+        query = query.where(RUN_TIME < Run.started_at.db_value(flt.until))
+    query = query.order_by(RUN_TIME.desc(), Run.id.desc()).limit(flt.limit)
+    return [RunView.of(row) for row in query]
+
+
+def recent_runs(dataset: str, limit: int) -> list[RunView]:
+    return list_runs(RunFilter(dataset=dataset, limit=limit))
 
 
 def find_run(run_id: str) -> Run:
@@ -98,74 +197,80 @@ def find_run(run_id: str) -> Run:
     return rows[0]
 
 
-def run_detail(run_id: str) -> dict[str, Any]:
-    row = find_run(run_id)
-    tasks = TaskInstance.select().where(TaskInstance.run_id == row.id).order_by(
-        fn.COALESCE(TaskInstance.started_at, TaskInstance.updated_at), TaskInstance.task_id
-    )
-    return {
-        **run_json(row),
-        "tasks": [
-            {
-                "task_id": t.task_id if t.map_index < 0 else f"{t.task_id}[{t.map_index}]",
-                "state": t.state,
-                "try_number": t.try_number,
-                "started_at": t.started_at,
-                "ended_at": t.ended_at,
-                "duration_seconds": t.duration_seconds,
-            }
-            for t in tasks
-        ],
-    }
+def _tasks(run_pk: int) -> list[TaskView]:
+    query = TaskInstance.select().where(TaskInstance.run_id == run_pk).order_by(
+        fn.COALESCE(TaskInstance.started_at, TaskInstance.updated_at), TaskInstance.task_id,
+        TaskInstance.map_index)
+    return [TaskView(t.task_id, t.map_index, t.state, t.try_number, t.started_at, t.ended_at,
+                     t.duration_seconds) for t in query]
 
 
-def last_runs(names: list[str]) -> dict[str, dict[str, Any]]:
-    """The latest run of each dataset in ``names``: run id, status, start and end."""
-    latest: dict[str, dict[str, Any]] = {}
-    if not names:
-        return latest
-    for start in range(0, len(names), 500):
-        chunk = names[start : start + 500]
-        newest = (
-            Run.select(Run.dataset_name, fn.MAX(_run_time()).alias("at"))
-            .where(Run.dataset_name.in_(chunk))
-            .group_by(Run.dataset_name)
-        )
-        rows = Run.select().join(
-            newest, on=((Run.dataset_name == newest.c.dataset_name) & (_run_time() == newest.c.at))
-        )
-        for row in rows:
-            latest[row.dataset_name] = {
-                "run_id": row.public_id,
-                "status": row.status,
-                "started_at": row.started_at,
-                "ended_at": row.ended_at,
-            }
-    return latest
+def run_status_json(run_id: str) -> dict[str, Any]:
+    """``workflow status``: the run object plus its tasks (SPEC §8)."""
+    run = RunView.of(find_run(run_id))
+    tasks = [{"task_id": t.label, "state": t.state, "try_number": t.try_number,
+              "started_at": t.started_at, "ended_at": t.ended_at,
+              "duration_seconds": t.duration_seconds} for t in _tasks(run.id)]
+    return {**run.as_json(), "tasks": tasks}
 
 
-def running_datasets() -> set[str]:
-    return {name for (name,) in Run.select(Run.dataset_name).where(Run.status.in_(ACTIVE)).distinct().tuples()}
+def run_detail(run_id: str) -> RunDetail:
+    """The dashboard's run detail; a run that is not (or no longer) there is an error."""
+    try:
+        run = RunView.of(find_run(run_id))
+    except (NotFoundError, UserError) as exc:
+        return RunDetail(run=None, error=str(exc))
+    return RunDetail(run=run, tasks=_tasks(run.id), pending=open_actions(run.public_id))
 
 
-def list_clusters() -> list[dict[str, Any]]:
-    ages = {
-        state.key.split(":", 1)[1]: state.last_ok_at
-        for state in SyncState.select().where(SyncState.key.startswith("runs:"))
-    }
-    return [
-        {
-            "name": row.name,
-            "team": row.team,
-            "url": row.url,
-            "environment": row.environment,
-            "api_version": row.detected_api_version or row.api_version,
-            "airflow_version": row.airflow_version,
-            "healthy": row.healthy,
-            "last_ok_at": row.last_ok_at,
-            "last_error": row.last_error,
-            "latency_ms": row.latency_ms,
-            "runs_synced_at": ages.get(row.name),
-        }
-        for row in Cluster.select().where(Cluster.configured == True).order_by(Cluster.name)  # noqa: E712
-    ]
+def task_log(run_pk: int, task_id: str, map_index: int, try_number: int) -> TaskLogView | None:
+    """The newest fetched log of the task at or before ``try_number``."""
+    row = (TaskLog.select()
+           .where((TaskLog.run_id == run_pk) & (TaskLog.task_id == task_id)
+                  & (TaskLog.map_index == map_index) & (TaskLog.try_number <= max(try_number, 1)))
+           .order_by(TaskLog.try_number.desc()).first())
+    if row is None:
+        return None
+    return TaskLogView(row.try_number, row.content, row.truncated, row.fetched_at)
+
+
+def last_runs(names: Iterable[str] | None = None) -> dict[str, LastRun]:
+    """The latest run (by ``RUN_TIME``) of each dataset in ``names``; of every dataset
+    when ``names`` is None.
+
+    That is the latest started run unless a run that has not started is newer (its
+    ``RUN_TIME`` is when it was queued or due), so two queries answer it: the latest
+    start per dataset, served by the (dataset_name, started_at) index, and the few runs
+    not started yet. One query over ``RUN_TIME`` would read every run (0.6 s for 100,000).
+    """
+    chunks: list[list[str] | None] = [None]
+    if names is not None:
+        wanted = sorted(set(names))
+        chunks = [wanted[i:i + _NAMES_PER_QUERY] for i in range(0, len(wanted), _NAMES_PER_QUERY)]
+    candidates: list[tuple[datetime, int, str, LastRun]] = []
+    for chunk in chunks:
+        def among(query: Any, chunk: list[str] | None = chunk) -> Any:
+            return query if chunk is None else query.where(Run.dataset_name.in_(chunk))
+
+        latest_start = among(Run.select(Run.dataset_name, fn.MAX(Run.started_at).alias("at"))
+                             .where(Run.started_at.is_null(False))).group_by(Run.dataset_name)
+        started = (Run.select(Run.id, Run.dataset_name, Run.dag_run_id, Run.status,
+                              Run.started_at, Run.ended_at)
+                   .join(latest_start, on=((Run.dataset_name == latest_start.c.dataset_name)
+                                           & (Run.started_at == latest_start.c.at))))
+        for id_, name, dag_run_id, status, started_at, ended_at in started.tuples():
+            candidates.append((started_at, id_, name, LastRun(
+                f"{name}/{dag_run_id}", status, started_at, started_at, ended_at)))
+        waiting = among(Run.select(Run.id, Run.dataset_name, Run.dag_run_id, Run.status,
+                                   RUN_TIME, Run.ended_at).where(Run.started_at.is_null()))
+        for id_, name, dag_run_id, status, at, ended_at in waiting.tuples():
+            at = stored_time(at)  # never None: created_at always has a value
+            candidates.append((at, id_, name, LastRun(f"{name}/{dag_run_id}", status, at,
+                                                      None, ended_at)))
+    candidates.sort(key=lambda candidate: candidate[:2])  # ties: the newer row wins
+    return {name: run for _at, _id, name, run in candidates}
+
+
+def last_run_json(run: LastRun) -> dict[str, Any]:
+    """The ``last_run`` object of ``workflow list`` (SPEC §8)."""
+    return {k: v for k, v in asdict(run).items() if k != "at"}

@@ -21,14 +21,15 @@ from typing import Callable
 
 from peewee import Database
 
+from daemon.core.states import ACTIVE_RUN_STATUSES, WorkflowStatus
 from daemon.airflow import AirflowClient, AirflowNotFound, DagRunInfo, TaskInstanceInfo
 from daemon.core.config import ClusterConfig
 from daemon.core.errors import BasecampError
 from daemon.store.events import record_events, record_sync_outcome, sync_state
 from daemon.core.naming import dag_id_for
-from daemon.run_sync.status import ACTIVE
 from daemon.run_sync.write import write_pause_states, write_runs, write_task_changes
-from daemon.store.models import Run, Workflow, utcnow
+from daemon.store.models import Run, Workflow
+from daemon.core.timefmt import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +126,7 @@ class RunSync:
         return {
             name
             for (name,) in Workflow.select(Workflow.dataset_name)
-            .where((Workflow.team == self.cluster.team) & (Workflow.status != "removed"))
+            .where((Workflow.team == self.cluster.team) & (Workflow.status != WorkflowStatus.REMOVED))
             .tuples()
         }
 
@@ -168,7 +169,7 @@ class RunSync:
         if self.client.api_version != "v1":
             return set()
         rows = Run.select(Run.dag_id, Run.dag_run_id).where(
-            (Run.cluster == self.cluster.name) & Run.status.in_(ACTIVE)
+            (Run.cluster == self.cluster.name) & Run.status.in_(ACTIVE_RUN_STATUSES)
         ).tuples()
         return {(dag_id, dag_run_id) for dag_id, dag_run_id in rows} - listed
 
@@ -210,7 +211,7 @@ class RunSync:
         those it no longer knows become UNKNOWN."""
         stale = Run.select().where(
             (Run.cluster == self.cluster.name)
-            & Run.status.in_(ACTIVE)
+            & Run.status.in_(ACTIVE_RUN_STATUSES)
             & (Run.last_seen_at < now - self.stale)
         )
         refreshed, vanished = [], []

@@ -5,18 +5,22 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Iterable, Protocol
 
-ACTIVE = ("PENDING", "RUNNING", "STOPPING")
+from daemon.core.states import RunStatus
 
+# Airflow's own state names (run and task-instance states) are Airflow's vocabulary, kept
+# as the strings Airflow sends; basecamp's run status is ``RunStatus``.
 _RUN_STATUS = {
-    "queued": "PENDING",
-    "running": "RUNNING",
-    "restarting": "RUNNING",
-    "up_for_retry": "RUNNING",
-    "success": "SUCCESS",
-    "failed": "FAILED",
-    "upstream_failed": "FAILED",
-    "skipped": "SKIPPED",
+    "queued": RunStatus.PENDING,
+    "running": RunStatus.RUNNING,
+    "restarting": RunStatus.RUNNING,
+    "up_for_retry": RunStatus.RUNNING,
+    "success": RunStatus.SUCCESS,
+    "failed": RunStatus.FAILED,
+    "upstream_failed": RunStatus.FAILED,
+    "skipped": RunStatus.SKIPPED,
 }
+AIRFLOW_ACTIVE_STATES = ("queued", "running", "restarting", "up_for_retry")
+AIRFLOW_FAILED_STATES = ("failed", "upstream_failed")
 
 _TASK_BUCKET = {
     "success": "succeeded",
@@ -30,16 +34,16 @@ _TASK_BUCKET = {
 }
 
 
-def run_status(airflow_state: str | None, previous: str | None) -> str:
+def run_status(airflow_state: str | None, previous: str | None) -> RunStatus:
     """A stop basecamp asked for shows as STOPPING until Airflow reports the run
     failed (then STOPPED); a run that finished some other way shows that outcome."""
     state = (airflow_state or "").lower()
-    if previous in ("STOPPING", "STOPPED"):
-        if state in ("failed", "upstream_failed"):
-            return "STOPPED"
-        if state in ("queued", "running", "restarting", "up_for_retry"):
-            return "STOPPING"
-    return _RUN_STATUS.get(state, "UNKNOWN")
+    if previous in (RunStatus.STOPPING, RunStatus.STOPPED):
+        if state in AIRFLOW_FAILED_STATES:
+            return RunStatus.STOPPED
+        if state in AIRFLOW_ACTIVE_STATES:
+            return RunStatus.STOPPING
+    return _RUN_STATUS.get(state, RunStatus.UNKNOWN)
 
 
 class TaskLike(Protocol):

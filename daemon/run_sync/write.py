@@ -7,6 +7,7 @@ from typing import Any, Callable
 
 from peewee import IntegrityError
 
+from daemon.core.states import RunStatus, WorkflowStatus
 from daemon.airflow import DagRunInfo, TaskInstanceInfo
 from daemon.run_sync.status import progress, run_status
 from daemon.spec_sync.resolve import workflow_status
@@ -64,7 +65,7 @@ def write_runs(
         if _newly_failed(values, previous, now):
             events.append(_failure_event(dataset, cluster, info))
     for row in vanished:
-        Run.update(status="UNKNOWN", updated_at=now).where(Run.id == row.id).execute()
+        Run.update(status=RunStatus.UNKNOWN, updated_at=now).where(Run.id == row.id).execute()
         written += 1
     return written, events
 
@@ -122,10 +123,10 @@ def _run_values(info: DagRunInfo, dataset: str, previous_status: str | None) -> 
 
 
 def _newly_failed(values: dict[str, Any], previous: Run | None, now: datetime) -> bool:
-    if values["status"] != "FAILED":
+    if values["status"] != RunStatus.FAILED:
         return False
     if previous is not None:
-        return previous.status != "FAILED"
+        return previous.status != RunStatus.FAILED
     ended = values["ended_at"]
     return ended is None or ended >= now - FRESH_FAILURE
 
@@ -168,7 +169,7 @@ def write_pause_states(team: str, dag_ids: dict[str, str], paused: set[str], now
     """Set ``is_paused`` (and the status it implies) on the team's workflows."""
     dag_of = {name: dag_id for dag_id, name in dag_ids.items()}
     rows = Workflow.select().where(
-        (Workflow.team == team) & (Workflow.status != "removed") & Workflow.spec.is_null(False)
+        (Workflow.team == team) & (Workflow.status != WorkflowStatus.REMOVED) & Workflow.spec.is_null(False)
     )
     return sum(_set_paused(row, dag_of.get(row.dataset_name) in paused, now) for row in rows)
 
@@ -176,7 +177,7 @@ def write_pause_states(team: str, dag_ids: dict[str, str], paused: set[str], now
 def write_dataset_paused(dataset: str, is_paused: bool, now: datetime) -> int:
     """Set the pause state Airflow just confirmed on a dataset's workflows."""
     rows = Workflow.select().where(
-        (Workflow.dataset_name == dataset) & (Workflow.status != "removed")
+        (Workflow.dataset_name == dataset) & (Workflow.status != WorkflowStatus.REMOVED)
         & Workflow.spec.is_null(False)
     )
     return sum(_set_paused(row, is_paused, now) for row in rows)
@@ -186,12 +187,12 @@ def _set_paused(row: Workflow, is_paused: bool, now: datetime) -> bool:
     """Update one workflow row's pause state and status; False when nothing changed."""
     status = workflow_status(
         source_type=row.source_type, has_spec=True, enabled=bool(row.enabled),
-        is_paused=is_paused, removed=False, overridden=row.status == "overridden",
+        is_paused=is_paused, removed=False, overridden=row.status == WorkflowStatus.OVERRIDDEN,
     )
     if is_paused == row.is_paused and status == row.status:
         return False
-    upcoming = row.next_run if status == "active" and row.status == "active" else None
-    if status == "active" and upcoming is None and row.cron:
+    upcoming = row.next_run if status == WorkflowStatus.ACTIVE and row.status == WorkflowStatus.ACTIVE else None
+    if status == WorkflowStatus.ACTIVE and upcoming is None and row.cron:
         upcoming = next_run(row.cron, row.timezone or "UTC", now)
     Workflow.update(is_paused=is_paused, status=status, next_run=upcoming, updated_at=now).where(
         Workflow.id == row.id

@@ -1,1 +1,2 @@
-"""The daemon process: the main loop, its workers, and systemd integration."""
+"""The daemon process: the main loop (``daemon``), the components it builds from the
+config (``components``) and its systemd integration (``systemd``)."""

@@ -1,50 +1,73 @@
-"""The daemon's runtime: one cycle (``--once``) or a loop until SIGTERM.
+"""The daemon's runtime: one cycle (``basecamp daemon --once``) or a loop until SIGTERM.
 
-The main loop never does IO that can block: it asks the ``schedule`` scheduler which
-periodic jobs are due and hands them to thread pools (one spec-sync thread, one thread
-per cluster, one for the heartbeat, one for notifications), and it hands pending actions to the action pool.
-So a 40-second cold spec sync never delays a pause, and a dead cluster never delays
-another. Signal handlers only set flags; the loop reacts within its tick.
+Threads. The main thread runs the loop. Every ``TICK_SECONDS`` it asks the ``schedule``
+scheduler which periodic jobs are due and submits them to their pools (one thread for
+the spec sync, one per cluster for its run sync and health check, one for the heartbeat,
+one for notifications); a job whose previous run is still going is skipped, not queued.
+Then the action dispatcher (``daemon.actions.dispatch``) hands pending actions to the
+action pool. So a 40-second cold spec sync never delays a pause, and a dead cluster
+delays only its own jobs. The loop itself makes only short store queries (the pending
+actions) and the watchdog ping; the network IO happens in the pools. The exception is a
+SIGHUP: the reload runs in the loop and waits up to ``STOP_GRACE_SECONDS`` for in-flight
+actions before it swaps the new components in.
+
+Signals. The handlers only set plain attributes; they take no lock, since a handler
+runs in the main thread and could otherwise wait for a lock that thread already holds.
+The loop acts on them within a tick. SIGTERM and SIGINT stop. SIGHUP reloads the
+config: everything it describes is built first (``daemon.runtime.components``) and
+swapped in only when all of it was built, so a config that cannot be used leaves the
+running one in place. The store is not reopened: a changed ``[database] url`` needs a
+restart.
+
+Stopping. Whatever ends the loop (a signal, a lost lease, an exception), ``run_forever``
+sends STOPPING=1, lets in-flight actions finish or hand themselves back to the queue (at
+most ``STOP_GRACE_SECONDS``), releases the store lease and shuts the pools down without
+waiting for syncs still talking to a cluster (``basecamp daemon`` then ends the process
+with ``os._exit``, so such a sync cannot hold up the exit). An exception is logged with
+its traceback and makes the exit code 1, so systemd (``Restart=on-failure``) starts a
+new daemon.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FuturesTimeout
-from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
 from typing import Any, Callable
 
 import schedule
+from peewee import InterfaceError, OperationalError
 
-from daemon.core import paths
 from daemon.actions.context import ExecContext
-from daemon.actions.executor import LONG_KINDS, ActionExecutor
-from daemon.airflow import AirflowClient
-from daemon.store.clusters import upsert_clusters
-from daemon.core.config import ClusterConfig, Config, load_config
-from daemon.run_sync.health import check_cluster
-from daemon.store.lease import Lease
+from daemon.actions.dispatch import ActionDispatcher
+from daemon.actions.executor import ActionExecutor
+from daemon.core.config import Config, load_config
+from daemon.core.errors import BasecampError
 from daemon.notify import Notifier
-from daemon.run_sync import RunSync, RunSyncReport
-from daemon.spec_store import SpecStore, open_spec_store
-from daemon.spec_sync import SpecSync, SpecSyncReport
-from daemon.store.db import open_store
-from daemon.store.models import Action, utcnow
+from daemon.run_sync import RunSyncReport
+from daemon.run_sync.health import check_cluster
+from daemon.runtime.components import BuildError, ClusterWorker, Components, build_components
 from daemon.runtime.systemd import SystemdNotifier
+from daemon.spec_sync import SpecSyncReport
+from daemon.store.clusters import upsert_clusters
+from daemon.store.db import open_store
+from daemon.store.lease import Lease
+from daemon.store.models import Action
+from daemon.core.timefmt import utcnow
 
 log = logging.getLogger(__name__)
 
+STORE_RETRY_SECONDS = 1.0
 TICK_SECONDS = 0.05
 """How often the main loop looks for due jobs and pending actions (pickup latency)."""
 NOTIFY_INTERVAL_SECONDS = 5.0
 STOP_GRACE_SECONDS = 8.0
 """SIGTERM: how long in-flight actions may take to finish (systemd allows 10 s)."""
+_SignalHandler = Callable[[int, Any], Any] | int | None
 
 
 def basecamp_version() -> str:
@@ -54,103 +77,111 @@ def basecamp_version() -> str:
         return "dev"
 
 
-def spec_store_for(config: Config) -> SpecStore:
-    """The configured spec store; the embedded default folder is created on first use
-    (a configured folder that is missing stays an error: it is probably a typo)."""
-    storage = config.storage
-    if storage.type == "local" and Path(storage.path) == paths.default_spec_dir():
-        for source in ("code", "manual"):
-            (Path(storage.path) / source).mkdir(parents=True, exist_ok=True)
-    return open_spec_store(storage)
-
-
-@dataclass
-class ClusterWorker:
-    config: ClusterConfig
-    client: AirflowClient
-    run_sync: RunSync
-    lock: threading.Lock
-    pool: ThreadPoolExecutor
-
-
 class Daemon:
+    """The runtime for one store: ``run_forever`` or ``run_once``, then ``close``."""
+
     def __init__(self, config: Config, *, config_path: str | None = None,
                  systemd: SystemdNotifier | None = None) -> None:
-        self.config = config
         self.config_path = config_path
         self.db = open_store(config.database.url)
         self.systemd = systemd or SystemdNotifier()
         self.lease = Lease(config.daemon.stale_after_seconds, basecamp_version())
         self.stop = threading.Event()
-        self.reload_requested = threading.Event()
+        """Ends the loop; set from any thread (a lost lease) or by a test."""
+        self.exit_code = 0
+        self._stop_signal: int | None = None
+        self._reload_requested = False
         self.spec_lock = threading.Lock()
         self.spec_pool = ThreadPoolExecutor(1, thread_name_prefix="specs")
         self.heartbeat_pool = ThreadPoolExecutor(1, thread_name_prefix="heartbeat")
         self.notify_pool = ThreadPoolExecutor(1, thread_name_prefix="notify")
-        self.action_pool = ThreadPoolExecutor(config.daemon.action_workers, thread_name_prefix="action")
-        self.in_flight: dict[int, tuple[Future[None], str]] = {}
         self.jobs: dict[str, Future[Any]] = {}
-        self.scheduler = schedule.Scheduler()
-        self.exit_code = 0
-        self._configure(config)
+        self.parts = build_components(config, self.db)
+        self._record_clusters(config)
+        self.dispatcher = ActionDispatcher(self._executor(self.parts), config.daemon.action_workers)
+        self.scheduler = self._schedule(self.parts)
+
+    @property
+    def config(self) -> Config:
+        return self.parts.config
+
+    @property
+    def workers(self) -> dict[str, ClusterWorker]:
+        return self.parts.workers
+
+    @property
+    def notifier(self) -> Notifier:
+        return self.parts.notifier
+
+    @property
+    def executor(self) -> ActionExecutor:
+        return self.dispatcher.executor
 
     # --- configuration ----------------------------------------------------------------
 
-    def _configure(self, config: Config) -> None:
-        """(Re)build everything that depends on the config, except the store."""
-        self.config = config
-        upsert_clusters(config.clusters)
-        self.spec_sync = SpecSync(self.db, spec_store_for(config),
-                                  max_spec_bytes=config.storage.max_spec_bytes,
-                                  max_delete_fraction=config.sync.max_delete_fraction)
-        self.workers = {c.name: self._worker(c) for c in config.clusters}
-        self.notifier = Notifier(config.notifications)
-        self.ctx = ExecContext(config=config, clients={n: w.client for n, w in self.workers.items()},
-                               spec_store=self.spec_sync.source, sync_specs=self.sync_specs,
-                               sync_runs=self.sync_runs, stop=threading.Event())
-        self.executor = ActionExecutor(self.ctx, self.lease.holder)
-        self.scheduler.clear()
-        sync = config.sync
-        self.scheduler.every(sync.spec_interval_seconds).seconds.do(self._submit, "specs", self.spec_pool, self.sync_specs)
-        for name, worker in self.workers.items():
-            self.scheduler.every(sync.run_interval_seconds).seconds.do(
-                self._submit, f"runs:{name}", worker.pool, self.sync_runs, name)
-            self.scheduler.every(sync.health_interval_seconds).seconds.do(
-                self._submit, f"health:{name}", worker.pool, self._check_one, worker)
-        self.scheduler.every(config.daemon.heartbeat_seconds).seconds.do(
-            self._submit, "heartbeat", self.heartbeat_pool, self.heartbeat)
-        self.scheduler.every(NOTIFY_INTERVAL_SECONDS).seconds.do(
-            self._submit, "notify", self.notify_pool, self.notifier.run_once)
+    def _record_clusters(self, config: Config) -> None:
+        with self.db.atomic():  # all rows or none: a failed reload leaves them as they were
+            upsert_clusters(config.clusters)
 
-    def _worker(self, cluster: ClusterConfig) -> ClusterWorker:
-        client = AirflowClient(cluster)
-        sync = RunSync(self.db, cluster, client, lookback_hours=self.config.sync.lookback_hours,
-                       stale_threshold_hours=self.config.sync.stale_threshold_hours)
-        return ClusterWorker(cluster, client, sync, threading.Lock(),
-                             ThreadPoolExecutor(1, thread_name_prefix=f"cluster-{cluster.name}"))
+    def _executor(self, parts: Components) -> ActionExecutor:
+        ctx = ExecContext(config=parts.config, clients={n: w.client for n, w in parts.workers.items()},
+                          spec_store=parts.spec_sync.source, sync_specs=self.sync_specs,
+                          sync_runs=self.sync_runs)
+        return ActionExecutor(ctx, self.lease.holder)
+
+    def _schedule(self, parts: Components) -> schedule.Scheduler:
+        """The periodic jobs of ``parts``, each submitted to its own pool when due."""
+        scheduler = schedule.Scheduler()
+        sync = parts.config.sync
+        scheduler.every(sync.spec_interval_seconds).seconds.do(
+            self._submit, "specs", self.spec_pool, self.sync_specs)
+        for name, worker in parts.workers.items():
+            scheduler.every(sync.run_interval_seconds).seconds.do(
+                self._submit, f"runs:{name}", worker.pool, self.sync_runs, name)
+            scheduler.every(sync.health_interval_seconds).seconds.do(
+                self._submit, f"health:{name}", worker.pool, self._check_one, worker)
+        scheduler.every(parts.config.daemon.heartbeat_seconds).seconds.do(
+            self._submit, "heartbeat", self.heartbeat_pool, self.heartbeat)
+        scheduler.every(NOTIFY_INTERVAL_SECONDS).seconds.do(
+            self._submit, "notify", self.notify_pool, parts.notifier.run_once)
+        return scheduler
 
     def reload(self) -> None:
-        """SIGHUP: read the config again; a broken file keeps the running config."""
+        """SIGHUP: load the config again and build everything it describes; swap it in
+        only when all of it was built. On any failure the running config stays."""
         self.systemd.reloading()
+        new: Components | None = None
         try:
             config = load_config(self.config_path)
+            new = build_components(config, self.db)
+            executor, scheduler = self._executor(new), self._schedule(new)
+            self._record_clusters(config)
         except Exception as exc:
-            log.error("config reload failed, keeping the running config: %s", exc)
-            self.systemd.reloaded(status="config reload failed; running the previous config")
+            if new is not None:
+                new.close(wait=False)
+            self._reload_failed(exc)
             return
         if config.database.url != self.config.database.url:
             log.warning("[database] url changed: restart the daemon to use the new store")
-        self._drain(STOP_GRACE_SECONDS)
-        old_workers, old_notifier = self.workers, self.notifier
-        self._configure(config)
-        # Retire the old pieces behind whatever they are still doing, without waiting:
-        # a sync against a dead cluster must not stall the main loop.
-        for worker in old_workers.values():
-            worker.pool.submit(worker.client.close)
-            worker.pool.shutdown(wait=False)
-        self.notify_pool.submit(old_notifier.close)
+        self.dispatcher.drain(STOP_GRACE_SECONDS)
+        old, self.parts, self.scheduler = self.parts, new, scheduler
+        self.dispatcher.use(executor, config.daemon.action_workers)
+        # Retire the old pieces behind whatever they are still doing, without waiting.
+        for worker in old.workers.values():
+            worker.retire()
+        self.notify_pool.submit(old.notifier.close)
         log.info("config reloaded from %s: %d cluster(s)", config.source or "defaults", len(config.clusters))
         self.systemd.reloaded(status="config reloaded")
+
+    def _reload_failed(self, exc: Exception) -> None:
+        """One line that says why and what to do; a traceback only for the unexpected."""
+        reason = str(exc) if isinstance(exc, BasecampError) else f"{type(exc).__name__}: {exc}"
+        reason = reason.rstrip(". ")  # the line goes on with a sentence of its own
+        cause = exc.__cause__ if isinstance(exc, BuildError) else exc
+        log.error("config reload failed, keeping the running config: %s. Reload again once that "
+                  "is fixed (systemctl reload basecamp-daemon, or kill -HUP %d).", reason, os.getpid(),
+                  exc_info=not isinstance(cause, BasecampError))
+        self.systemd.reloaded(status=f"config reload failed, running the previous config: {reason}")
 
     # --- jobs -------------------------------------------------------------------------
 
@@ -171,7 +202,7 @@ class Daemon:
 
     def sync_specs(self, *, allow_mass_removal: bool = False) -> SpecSyncReport:
         with self.spec_lock:
-            report = self.spec_sync.run(allow_mass_removal=allow_mass_removal)
+            report = self.parts.spec_sync.run(allow_mass_removal=allow_mass_removal)
         log.info("spec sync: %d listed, %d fetched, %d workflows written, %d removed%s",
                  report.listed, report.fetched, report.workflows_written, report.removed,
                  f"; {report.error}" if report.error else "")
@@ -200,7 +231,7 @@ class Daemon:
 
     def heartbeat(self) -> None:
         pending = Action.select().where(Action.state == "pending").count()
-        status = (f"{len(self.workers)} cluster(s); {len(self.in_flight)} action(s) running, "
+        status = (f"{len(self.workers)} cluster(s); {self.dispatcher.running} action(s) running, "
                   f"{pending} pending")
         if not self.lease.heartbeat(status):
             log.error("another daemon took over this store; stopping")
@@ -208,47 +239,6 @@ class Daemon:
             self.stop.set()
             return
         self.systemd.status(status)
-
-    # --- actions ----------------------------------------------------------------------
-
-    def dispatch_actions(self) -> int:
-        """Hand pending actions to free workers, oldest first; one action per target at
-        a time (a pause queued after an unpause runs after it), except long backfills."""
-        for action_id in [i for i, (f, _) in self.in_flight.items() if f.done()]:
-            del self.in_flight[action_id]
-        free = self.config.daemon.action_workers - len(self.in_flight)
-        if free <= 0:
-            return 0
-        busy = {lane for _, lane in self.in_flight.values()}
-        started = 0
-        for action_id, kind, target in self.executor.candidates():
-            lane = f"{kind}:{target}" if kind in LONG_KINDS else target
-            if lane in busy:
-                continue
-            busy.add(lane)
-            self.in_flight[action_id] = (self.action_pool.submit(self._run_action, action_id), lane)
-            started += 1
-            if started >= free:
-                break
-        return started
-
-    def _run_action(self, action_id: int) -> None:
-        try:
-            action = self.executor.claim(action_id)
-            if action is not None:
-                self.executor.execute(action)
-        except Exception:
-            log.exception("action %s could not be carried out", action_id)
-
-    def run_pending_actions(self) -> int:
-        """``--once``: every pending action, in order, in this thread."""
-        done = 0
-        while True:
-            candidates = self.executor.candidates(limit=1)
-            if not candidates:
-                return done
-            self._run_action(candidates[0][0])
-            done += 1
 
     # --- running ----------------------------------------------------------------------
 
@@ -264,69 +254,98 @@ class Daemon:
                 failures.append(spec.error or "spec sync failed")
             self.check_health()
             failures += [f"{r.cluster}: {r.error}" for r in self.sync_runs() if not r.ok]
-            self.run_pending_actions()
+            self.dispatcher.run_pending()
             self.notifier.run_once()
             return failures
         finally:
             self.lease.release()
 
     def run_forever(self) -> int:
-        """Until SIGTERM/SIGINT; returns the exit code."""
-        self.lease.acquire()
+        """Until SIGTERM/SIGINT or a lost lease; returns the exit code (1 when the loop
+        failed or another daemon took the store). Cleans up on every way out."""
+        self.lease.acquire()  # StoreHeld: nothing was started, nothing to undo
+        previous = self._install_signals()
+        try:
+            self._start()
+            self._loop()
+        except Exception:
+            log.exception("the daemon's main loop failed; stopping")
+            self.exit_code = 1
+        finally:
+            try:
+                self.shutdown()
+            finally:
+                self._restore_signals(previous)
+        return self.exit_code
+
+    def _start(self) -> None:
         self.executor.recover()
-        self._install_signals()
         self.scheduler.run_all()  # every job once at start, then on its interval
         self.heartbeat()
         self.systemd.ready(status="running")
         log.info("daemon running (%s); %d cluster(s)", self.lease.holder, len(self.workers))
+
+    def _loop(self) -> None:
         watchdog = self.systemd.watchdog_interval()
         next_watchdog = time.monotonic()
         while not self.stop.is_set():
-            if self.reload_requested.is_set():
-                self.reload_requested.clear()
+            if self._stop_signal is not None:
+                log.info("received %s: stopping", signal.Signals(self._stop_signal).name)
+                return
+            if self._reload_requested:
+                self._reload_requested = False  # a SIGHUP from here on reloads again
                 self.reload()
-            self.scheduler.run_pending()
-            self.dispatch_actions()
+            try:
+                self.scheduler.run_pending()
+                self.dispatcher.dispatch()
+            except (OperationalError, InterfaceError) as exc:
+                # The store is briefly unavailable (locked past the busy timeout, a
+                # PostgreSQL restart): ride it out; anything else stops the daemon.
+                log.warning("store unavailable in the main loop, trying again: %s", exc)
+                self.stop.wait(STORE_RETRY_SECONDS)
+                continue
             if watchdog is not None and time.monotonic() >= next_watchdog:
                 self.systemd.watchdog()
                 next_watchdog = time.monotonic() + watchdog
             self.stop.wait(TICK_SECONDS)
-        self.shutdown()
-        return self.exit_code
 
-    def _install_signals(self) -> None:
-        def stop(signum: int, _frame: object) -> None:
-            log.info("received %s: stopping", signal.Signals(signum).name)
-            self.stop.set()
+    def _install_signals(self) -> dict[signal.Signals, _SignalHandler]:
+        """Handlers that only set attributes; returns the handlers they replace."""
+        def on_stop(signum: int, _frame: object) -> None:
+            self._stop_signal = signum
 
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
-        signal.signal(signal.SIGHUP, lambda *_: self.reload_requested.set())
+        def on_reload(_signum: int, _frame: object) -> None:
+            self._reload_requested = True
 
-    def _drain(self, grace: float) -> None:
-        """Let in-flight actions finish; long ones hand themselves back to the queue. One
-        still running after ``grace`` stays claimed and is recovered by the next start."""
-        deadline = time.monotonic() + grace
-        self.ctx.stop.set()
-        for action_id, (future, _) in list(self.in_flight.items()):
-            try:
-                future.result(timeout=max(0.0, deadline - time.monotonic()))
-            except FuturesTimeout:
-                log.warning("action %s did not finish in %.0f s; it will be retried", action_id, grace)
-        self.in_flight.clear()
+        handlers = {signal.SIGTERM: on_stop, signal.SIGINT: on_stop, signal.SIGHUP: on_reload}
+        return {signum: signal.signal(signum, handler) for signum, handler in handlers.items()}
+
+    @staticmethod
+    def _restore_signals(previous: dict[signal.Signals, _SignalHandler]) -> None:
+        for signum, handler in previous.items():
+            # None: the handler was not set from Python; the default is the best guess.
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
 
     def shutdown(self) -> None:
+        """STOPPING=1, let in-flight actions finish or hand back, release the lease, stop
+        the pools. Every step runs even when one before it failed."""
         self.systemd.stopping(status="finishing in-flight actions")
-        self._drain(STOP_GRACE_SECONDS)
-        self.lease.release()
-        self.close(wait=False)
+        steps: tuple[tuple[str, Callable[[], None]], ...] = (
+            ("finishing in-flight actions", lambda: self.dispatcher.drain(STOP_GRACE_SECONDS)),
+            ("releasing the store lease", self.lease.release),
+            ("shutting the pools down", lambda: self.close(wait=False)),
+        )
+        for what, step in steps:
+            try:
+                step()
+            except Exception:
+                log.exception("stopping: %s failed", what)
         log.info("daemon stopped")
 
     def close(self, *, wait: bool = True) -> None:
+        """Stop the scheduler and every pool; close the clients and the notifier."""
         self.scheduler.clear()
-        for pool in (self.spec_pool, self.heartbeat_pool, self.notify_pool, self.action_pool):
+        self.dispatcher.close(wait=wait)
+        for pool in (self.spec_pool, self.heartbeat_pool, self.notify_pool):
             pool.shutdown(wait=wait, cancel_futures=True)
-        for worker in self.workers.values():
-            worker.pool.shutdown(wait=wait, cancel_futures=True)
-            worker.client.close()
-        self.notifier.close()
+        self.parts.close(wait=wait)

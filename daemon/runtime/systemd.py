@@ -1,11 +1,15 @@
 """A tiny sd_notify client: tells systemd that the daemon is ready, alive, reloading or
-stopping (``Type=notify`` units, see sd_notify(3)).
+stopping (``Type=notify`` and ``Type=notify-reload`` units, see sd_notify(3)).
 
 No libsystemd binding: the protocol is one ``KEY=VALUE`` line per field in a single
 AF_UNIX datagram sent to ``$NOTIFY_SOCKET``. Outside systemd (no ``$NOTIFY_SOCKET``)
 every method is a no-op, so the runtime calls them unconditionally. Notifying must
-never take the daemon down, so sending never raises: a failure is logged once at debug
-level (systemd kills a unit that stops sending WATCHDOG=1 anyway, and says why).
+never take the daemon down, so sending never raises: the first failure is logged at
+debug level and later ones are not (a unit that stops sending WATCHDOG=1 is killed by
+systemd anyway, which says why).
+
+Who sends what (``daemon.runtime.daemon``): the main loop sends READY=1, WATCHDOG=1,
+RELOADING=1 and STOPPING=1; the heartbeat thread sends the periodic STATUS= lines.
 """
 
 from __future__ import annotations
@@ -50,8 +54,8 @@ class SystemdNotifier:
     """Sends sd_notify messages to the socket systemd passed in ``$NOTIFY_SOCKET``.
 
     The environment is read once, at construction. Thread-safe: each message is one
-    datagram on a short-lived socket, so the watchdog thread and the main loop can both
-    notify.
+    datagram on a short-lived socket, so the main loop and the heartbeat thread can
+    both notify.
     """
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:

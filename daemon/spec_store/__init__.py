@@ -1,14 +1,18 @@
 """Spec store backends behind one small interface (``SpecStore``).
 
-``open_spec_store`` builds the backend the ``[storage]`` config section asks for; the sync
-engine sees only ``SpecStore``. ``MemorySpecStore`` is for tests.
+``open_spec_store`` builds the backend the ``[storage]`` config section asks for;
+``spec_store_for`` does the same for the daemon and ``basecamp config check``, creating
+the embedded default folder first. The sync engine sees only ``SpecStore``.
+``MemorySpecStore`` is for tests.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Protocol
 
+from daemon.core.states import SourceType
 from daemon.core.errors import ConfigError
 from daemon.core.paths import default_spec_dir
 from daemon.spec_store.base import (
@@ -32,6 +36,7 @@ __all__ = [
     "StorageConfigLike",
     "StoredObject",
     "open_spec_store",
+    "spec_store_for",
     "validate_key",
 ]
 
@@ -67,3 +72,19 @@ def open_spec_store(storage: StorageConfigLike) -> SpecStore:
             region=storage.region or None,
         )
     raise ConfigError(f"[storage] type must be \"local\" or \"s3\", not {storage.type!r}")
+
+
+def spec_store_for(storage: StorageConfigLike) -> SpecStore:
+    """The spec store ``[storage]`` describes, for its users (the daemon, ``config check``).
+
+    The embedded default folder (an empty or default local ``path``) is created with its
+    ``code/`` and ``manual/`` subfolders on first use, so a fresh install works without
+    setup; a configured folder that is missing stays an error: it is probably a typo.
+    """
+    if storage.type == "local":
+        default = default_spec_dir().absolute()
+        root = Path(storage.path or default).absolute()
+        if root == default:
+            for source in SourceType:
+                (root / source).mkdir(parents=True, exist_ok=True)
+    return open_spec_store(storage)

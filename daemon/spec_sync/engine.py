@@ -31,7 +31,8 @@ from daemon.spec_sync.persist import (
 )
 from daemon.spec_sync.resolve import resolve, source_of
 from daemon.store.bulk import Statement
-from daemon.store.models import SpecFile, utcnow
+from daemon.store.models import SpecFile
+from daemon.core.timefmt import utcnow
 
 log = logging.getLogger(__name__)
 

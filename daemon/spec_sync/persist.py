@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from daemon.core.states import WorkflowStatus
 from daemon.spec_sync.resolve import FileState, FileVerdict, WorkflowKey
 from daemon.specs import next_run
 from daemon.store import bulk
@@ -152,7 +153,7 @@ def plan_workflows(
 def refresh_next_runs(now: datetime) -> int:
     """Move ``next_run`` forward for active workflows whose next run has passed."""
     due = Workflow.select(Workflow.id, Workflow.cron, Workflow.timezone).where(
-        (Workflow.status == "active")
+        (Workflow.status == WorkflowStatus.ACTIVE)
         & (Workflow.next_run.is_null() | (Workflow.next_run <= now))
     )
     count = 0

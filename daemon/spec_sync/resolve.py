@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from daemon.core.states import SourceType, SpecFileState, WorkflowStatus
 from daemon.specs import DatasetSpec, next_run
+from daemon.store.in_force import source_in_force
 
-CODE = "code"
-MANUAL = "manual"
+CODE = SourceType.CODE
+MANUAL = SourceType.MANUAL
 
 # The workflow columns that the spec sync owns (run sync owns ``is_paused``).
 SPEC_COLUMNS = (
@@ -91,26 +93,30 @@ def workflow_status(
 ) -> str:
     """The one place that turns a workflow's facts into its status."""
     if removed:
-        return "removed"
+        return WorkflowStatus.REMOVED
     if not has_spec:
-        return "invalid"
+        return WorkflowStatus.INVALID
     if source_type == MANUAL and overridden:
-        return "overridden"
+        return WorkflowStatus.OVERRIDDEN
     if not enabled:
-        return "disabled"
+        return WorkflowStatus.DISABLED
     if is_paused:
-        return "paused"
-    return "active"
+        return WorkflowStatus.PAUSED
+    return WorkflowStatus.ACTIVE
 
 
 def effective_sources(rows: dict[WorkflowKey, dict[str, Any]]) -> dict[str, str]:
-    """Per dataset name, the source whose spec is in force: code when it has a valid
-    version (current or last good), else manual; names with neither are absent."""
-    effective: dict[str, str] = {}
+    """Per dataset name, the source whose spec is in force (``source_in_force``) among
+    the rows that are not removed and have a valid version (current or last good);
+    names with neither are absent."""
+    candidates: dict[str, list[str]] = {}
     for (name, source), row in rows.items():
-        if row.get("removed_at") is not None or row.get("spec") is None:
-            continue
-        if source == CODE or effective.get(name) != CODE:
+        if row.get("removed_at") is None and row.get("spec") is not None:
+            candidates.setdefault(name, []).append(source)
+    effective: dict[str, str] = {}
+    for name, sources in candidates.items():
+        source = source_in_force(sources)
+        if source is not None:
             effective[name] = source
     return effective
 
@@ -161,20 +167,20 @@ def _pick_winners(
     winners: dict[WorkflowKey, FileState] = {}
     for file in sorted(files, key=lambda f: f.path):
         if file.dataset_name is None:
-            verdicts[file.path] = FileVerdict("invalid", file.parse_error)
+            verdicts[file.path] = FileVerdict(SpecFileState.INVALID, file.parse_error)
             continue
         key = (file.dataset_name, file.source_type)
         first = winners.get(key)
         if first is not None:
             verdicts[file.path] = FileVerdict(
-                "duplicate",
+                SpecFileState.DUPLICATE,
                 f"Duplicate dataset name '{file.dataset_name}': {first.path} already declares "
                 f"it and wins (first in key order). Rename or delete one of the two files.",
             )
             continue
         winners[key] = file
         verdicts[file.path] = FileVerdict(
-            "valid" if file.valid else "invalid", None if file.valid else file.parse_error
+            SpecFileState.VALID if file.valid else SpecFileState.INVALID, None if file.valid else file.parse_error
         )
     return verdicts, winners
 
@@ -243,11 +249,11 @@ def _note_invalid_code_counterpart(
 
 
 def _next_run(row: dict[str, Any], old: dict[str, Any], now: datetime) -> datetime | None:
-    if row["status"] != "active":
+    if row["status"] != WorkflowStatus.ACTIVE:
         return None
     previous = old.get("next_run")
     unchanged = old.get("cron") == row["cron"] and old.get("timezone") == row["timezone"]
-    if unchanged and old.get("status") == "active" and previous is not None and previous > now:
+    if unchanged and old.get("status") == WorkflowStatus.ACTIVE and previous is not None and previous > now:
         return previous
     return next_run(row["cron"], row["timezone"], now)
 

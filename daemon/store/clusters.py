@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Iterable
 
 from daemon.core.config import ClusterConfig
-from daemon.store.models import Cluster, utcnow
+from daemon.store.models import Cluster
+from daemon.core.timefmt import utcnow
 
 
 def upsert_clusters(configs: Iterable[ClusterConfig]) -> None:

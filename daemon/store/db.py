@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from peewee import Database, PostgresqlDatabase, SqliteDatabase
@@ -33,6 +34,17 @@ class StoreSqliteDatabase(SqliteDatabase):
         super().begin(lock_type or "IMMEDIATE")
 
 
+class StorePostgresqlDatabase(PostgresqlDatabase):
+    """Every session in UTC. Columns hold naive UTC (``fields.UTCDateTimeField``); a value
+    compared without a field to convert it (``COALESCE(started_at, ...) >= %s``) reaches
+    PostgreSQL as an aware ``timestamptz``, and PostgreSQL compares by reading the naive
+    column in the session's time zone: the server's or the role's default, often local."""
+
+    def _initialize_connection(self, conn: Any) -> None:
+        with conn.cursor() as cursor:
+            cursor.execute("SET TIME ZONE 'UTC'")
+
+
 def connect(url: str) -> Database:
     """A database for ``url`` (``sqlite:///relative``, ``sqlite:////abs``, ``postgresql://``)."""
     parsed = urlparse(url)
@@ -51,7 +63,7 @@ def connect(url: str) -> Database:
                 "[database] url is PostgreSQL but psycopg2 is not installed: "
                 "pip install 'basecamp[postgres]'"
             ) from exc
-        return PostgresqlDatabase(
+        return StorePostgresqlDatabase(
             parsed.path.lstrip("/"),
             user=parsed.username,
             password=parsed.password,
@@ -70,14 +82,43 @@ def bind_store(url: str) -> Database:
     return db
 
 
-def open_store(url: str, *, upgrade: bool = True) -> Database:
-    """Connect, bind the models and bring the schema up to date (or check it is)."""
+def open_store(url: str) -> Database:
+    """Connect, bind the models and bring the schema up to date: the daemon's and
+    ``basecamp db upgrade``'s way in (they own the schema)."""
     db = bind_store(url)
-    if upgrade:
-        migrations.upgrade(db)
-    elif migrations.current_version(db) != migrations.LATEST_VERSION:
-        raise UserError(
-            f"The store at {url} is at schema version {migrations.current_version(db)}, "
-            f"this basecamp needs {migrations.LATEST_VERSION}: run `basecamp db upgrade`."
-        )
+    migrations.upgrade(db)
     return db
+
+
+def upgrade_store(url: str) -> tuple[list[int], int]:
+    """``basecamp db upgrade``: apply the pending migrations; returns the versions applied
+    and the schema version now."""
+    db = bind_store(url)
+    applied = migrations.upgrade(db)
+    return applied, migrations.current_version(db)
+
+
+def open_for_reading(url: str) -> Database:
+    """Connect and bind the models without writing anything: the CLI's and the
+    dashboard's way in. A store whose schema is not this basecamp's says what to run."""
+    db = bind_store(url)
+    version = migrations.current_version(db)
+    if version == 0:
+        raise UserError(
+            f"The store at {url} has no schema yet: start the daemon (`basecamp daemon`, or "
+            "`basecamp daemon --once`) or run `basecamp db upgrade`.")
+    if version < migrations.LATEST_VERSION:
+        raise UserError(
+            f"The store at {url} is at schema version {version}, this basecamp needs "
+            f"{migrations.LATEST_VERSION}: run `basecamp db upgrade`.")
+    if version > migrations.LATEST_VERSION:
+        raise UserError(
+            f"The store at {url} is at schema version {version}, newer than this basecamp "
+            f"knows ({migrations.LATEST_VERSION}): upgrade basecamp.")
+    return db
+
+
+def close_connection() -> None:
+    """Close this thread's connection to the bound store (peewee keeps one per thread)."""
+    if not database_proxy.is_closed():
+        database_proxy.close()

@@ -5,7 +5,7 @@ The lease is one row. A daemon takes it when there is none, when its holder stop
 cleanly, or when the holder's heartbeat is older than ``stale_after`` seconds (the
 holder died); the take-over is a compare-and-set on (holder, heartbeat_at), so two
 daemons starting at once cannot both win. A daemon whose heartbeat update finds another
-holder has lost the store and must stop.
+holder has lost the store and must stop. Readers ask ``daemon.read.status``.
 """
 
 from __future__ import annotations
@@ -13,71 +13,20 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from peewee import IntegrityError
 
-from daemon.core.errors import DaemonUnavailable, UserError
-from daemon.store.models import DaemonLease, utcnow
+from daemon.core.errors import UserError
+from daemon.core.timefmt import ago
+from daemon.store.models import DaemonLease
+from daemon.core.timefmt import utcnow
 
 LEASE_KEY = "daemon"
 
 
-def ago(seconds: float) -> str:
-    """``42 s ago`` / ``3 min ago`` / ``5 h ago`` / ``2 days ago``."""
-    seconds = max(0.0, seconds)
-    if seconds < 90:
-        return f"{seconds:.0f} s ago"
-    if seconds < 90 * 60:
-        return f"{seconds / 60:.0f} min ago"
-    if seconds < 36 * 3600:
-        return f"{seconds / 3600:.0f} h ago"
-    return f"{seconds / 86400:.0f} days ago"
-
-
-@dataclass(frozen=True)
-class DaemonStatus:
-    running: bool
-    holder: str | None = None
-    heartbeat_at: datetime | None = None
-    started_at: datetime | None = None
-    status: str | None = None
-    stopped: bool = False
-
-    def describe(self, now: datetime | None = None) -> str:
-        if self.heartbeat_at is None:
-            return "daemon not running (never started on this store)"
-        age = ((now or utcnow()) - self.heartbeat_at).total_seconds()
-        if self.running:
-            return f"daemon running on {self.holder} (heartbeat {ago(age)})"
-        return f"daemon not running (last seen {ago(age)})"
-
-
 class StoreHeld(UserError):
     """Another daemon holds this store's lease."""
-
-
-def daemon_status(stale_after: float, now: datetime | None = None) -> DaemonStatus:
-    row = DaemonLease.get_or_none(DaemonLease.key == LEASE_KEY)
-    if row is None:
-        return DaemonStatus(running=False)
-    now = now or utcnow()
-    fresh = row.stopped_at is None and now - row.heartbeat_at <= timedelta(seconds=stale_after)
-    return DaemonStatus(running=fresh, holder=row.holder, heartbeat_at=row.heartbeat_at,
-                        started_at=row.started_at, status=row.status,
-                        stopped=row.stopped_at is not None)
-
-
-def require_daemon(stale_after: float) -> DaemonStatus:
-    """The running daemon's status, or DaemonUnavailable (exit 3) saying when it was last seen."""
-    status = daemon_status(stale_after)
-    if not status.running:
-        raise DaemonUnavailable(
-            f"{status.describe()}. Nothing was queued. Start it with `basecamp daemon` "
-            "(or `systemctl start basecamp-daemon`)."
-        )
-    return status
 
 
 class Lease:

@@ -1,13 +1,12 @@
 """The store's tables, declared once and bound to a database at start (``db.open_store``).
 
-Later capabilities add their tables (runs, task instances, actions, heartbeat, outbox)
-through new numbered migrations; the ``updated_at`` index on every mutable table is what
-lets the dashboard ask "what changed since my last look".
+Every change to them comes with a new numbered migration in ``migrations/`` (released
+ones are frozen; tests/daemon/store/test_migrations.py fails when one is missing). The
+``updated_at`` index on every mutable table is what lets the dashboard ask "what changed
+since my last look".
 """
 
 from __future__ import annotations
-
-from datetime import datetime, timezone
 
 from peewee import (
     AutoField,
@@ -20,13 +19,10 @@ from peewee import (
     TextField,
 )
 
+from daemon.core.timefmt import utcnow
 from daemon.store.fields import JSONField, UTCDateTimeField
 
 database_proxy = DatabaseProxy()
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class BaseModel(Model):
@@ -162,7 +158,10 @@ class Run(BaseModel):
     updated_at = UTCDateTimeField(default=utcnow, index=True)
 
     class Meta:
-        indexes = ((("cluster", "dag_id", "dag_run_id"), True),)
+        indexes = (
+            (("cluster", "dag_id", "dag_run_id"), True),
+            (("dataset_name", "started_at"), False),  # the latest run of each workflow
+        )
 
     @property
     def public_id(self) -> str:
@@ -268,8 +267,9 @@ class Notification(BaseModel):
         indexes = ((("event_id", "channel", "target"), True),)
 
 
-# Each migration creates the tables of its version; ALL_MODELS is every table there is.
-SCHEMA_V1: tuple[type[BaseModel], ...] = (Cluster, Workflow, SpecFile, Event, SyncState)
-SCHEMA_V2: tuple[type[BaseModel], ...] = (Run, TaskInstance)
-SCHEMA_V3: tuple[type[BaseModel], ...] = (Action, DaemonLease, TaskLog, Notification)
-ALL_MODELS: tuple[type[BaseModel], ...] = SCHEMA_V1 + SCHEMA_V2 + SCHEMA_V3
+# Every table there is. The migrations declare their own frozen copies of these tables
+# (``daemon.store.migrations``); a test checks that migrating gives exactly this schema.
+ALL_MODELS: tuple[type[BaseModel], ...] = (
+    Cluster, Workflow, SpecFile, Event, SyncState, Run, TaskInstance,
+    Action, DaemonLease, TaskLog, Notification,
+)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from basecamp_cli.main import main
-from daemon.store.migrations import LATEST_VERSION
-from daemon.store.models import Workflow
+from daemon.store.db import connect
+from daemon.store.migrations import LATEST_VERSION, MIGRATIONS, SchemaMigration, current_version
+from daemon.store.models import Cluster, Workflow
 from tests.specs import spec_yaml
 
 PARAMS = (
@@ -38,12 +40,15 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def add_unreachable_cluster(project: Path) -> None:
+    """A cluster for @data-platform in the config; the daemon (which owns the cluster
+    rows) takes it up on its next cycle."""
     with open(project / "basecamp.toml", "a") as config:
         config.write(
             '[[clusters]]\nname = "dp-airflow"\nteam = "@data-platform"\n'
             'url = "http://127.0.0.1:9"\ndag_name_prefix = "dp"\nauth = "none"\n'
             "timeout_seconds = 1\n"
         )
+    main(["daemon", "--once"])  # exits 1: the cluster cannot be reached
 
 
 def run_json(capsys, *argv: str) -> object:
@@ -142,8 +147,8 @@ def test_run_dry_run_and_paused_refusal(project, capsys):
     Workflow.update(is_paused=True, status="paused").where(Workflow.dataset_name == "ds.adhoc").execute()
     assert ("Workflow is paused. Unpause it first: basecamp workflow unpause ds.adhoc"
             in fails(capsys, 1, "workflow", "run", "ds.adhoc"))
-    assert "daemon not running (last seen 0 s ago). Nothing was queued." in fails(
-        capsys, 3, "workflow", "run", "ds.adhoc", "--force")
+    assert re.search(r"daemon not running \(last seen \d+ s ago\)\. Nothing was queued\.",
+                     fails(capsys, 3, "workflow", "run", "ds.adhoc", "--force"))
 
 
 def test_no_wait_queues_for_the_next_daemon_start(project, capsys, tmp_path):
@@ -303,3 +308,36 @@ def test_daemon_logs_json_lines(project, capsys):
         assert line["ts"].endswith("Z")
     finally:
         configure_logging(0, "text")
+
+
+def test_a_cli_whose_config_holds_only_the_database_queues_actions(project, capsys):
+    """Readers never write: a laptop's config with nothing but [database] (a shared
+    store) leaves the daemon's clusters configured, so its actions are accepted."""
+    add_unreachable_cluster(project)  # the daemon's config: it configures clusters
+    laptop = project / "laptop.toml"
+    laptop.write_text(f'[database]\nurl = "sqlite:///{project}/store.db"\n')
+    capsys.readouterr()
+    assert main(["--config", str(laptop), "workflow", "pause", "ds.adhoc", "--no-wait"]) == 0
+    assert "Queued action" in capsys.readouterr().out
+    assert main(["--config", str(laptop), "clusters"]) == 0
+    assert "dp-airflow" in capsys.readouterr().out
+    assert [(c.name, c.configured) for c in Cluster.select()] == [("dp-airflow", True)]
+
+
+def test_readers_do_not_create_or_upgrade_a_schema(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    url = f"sqlite:///{tmp_path}/store.db"
+    (tmp_path / "basecamp.toml").write_text(f'[database]\nurl = "{url}"\n')
+    assert "has no schema yet: start the daemon" in fails(capsys, 1, "workflow", "list")
+    db = connect(url)
+    with db.bind_ctx([SchemaMigration]):
+        db.create_tables([SchemaMigration])
+        for version, migration in enumerate(MIGRATIONS[:-1], start=1):
+            migration.up(db)
+            SchemaMigration.create(version=version)
+    behind = LATEST_VERSION - 1
+    assert (f"is at schema version {behind}, this basecamp needs {LATEST_VERSION}: run "
+            "`basecamp db upgrade`") in fails(capsys, 1, "workflow", "list")
+    assert current_version(db) == behind
+    assert main(["db", "upgrade"]) == 0
+    assert main(["workflow", "list"]) == 0

@@ -144,11 +144,8 @@ def run_dagbag(version: str, tmp_path: Path,
     write_specs(dags_dir / "specs")
     home = tmp_path / "airflow_home"
     home.mkdir()
-    env = airflow_env(venv, home, dags_dir, {
-        "BASECAMP_SPEC_DIR": str(dags_dir / "specs"),
-        "BASECAMP_TEAM": TEAM,
-        "BASECAMP_DAG_PREFIX": PREFIX,
-    })
+    env = airflow_env(venv, home, dags_dir, 0, version,  # no server: the port is unused
+                      {"BASECAMP_TEAM": TEAM, "BASECAMP_DAG_PREFIX": PREFIX})
     script = tmp_path / "dagbag_probe.py"
     script.write_text(DAGBAG_SCRIPT)
     result = subprocess.run(
@@ -222,7 +219,7 @@ def check_dagbag(report: dict[str, Any]) -> None:
 
 def test_factory_imports_nothing_from_basecamp() -> None:
     allowed = {"__future__", "datetime", "logging", "os", "re", "time", "pathlib", "typing",
-               "pendulum", "yaml", "airflow", "croniter"}
+               "zlib", "pendulum", "yaml", "airflow", "croniter"}
     tree = ast.parse(FACTORY_FILE.read_text())
     modules = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
                for alias in node.names}

@@ -1,15 +1,16 @@
-"""Shared by the real-Airflow tests: the server fixture of either version, and a wait."""
+"""Shared by the real-Airflow tests: the server fixture of either version, the cluster
+entry, and how often they poll a real Airflow."""
 
 from __future__ import annotations
-
-import time
-from typing import Callable
 
 import pytest
 
 from daemon.core.config import ClusterConfig
 from tests.airflow_server import TEST_TEAM as TEAM
 from tests.airflow_server import AirflowServer
+
+POLL = 1.0
+"""Seconds between two looks at a real Airflow (each may run a sync against it)."""
 
 
 @pytest.fixture(params=[
@@ -30,19 +31,3 @@ def cluster_for(airflow: AirflowServer) -> ClusterConfig:
         api_version="auto", auth="jwt" if airflow.api_version == "v2" else "basic",
         username=airflow.username, password_env="IT_AIRFLOW_PASSWORD", timeout_seconds=10,
     )
-
-
-def wait_until(condition: Callable[[], object], timeout: float, what: str,
-               step: Callable[[], object] = lambda: None,
-               show: Callable[[], object] = lambda: None) -> None:
-    """Run ``step`` (e.g. a run sync) then test ``condition``, once a second; the
-    failure names what was awaited, the last step's result and ``show()``."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = step()
-        if condition():
-            return
-        time.sleep(1)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}; "
-                         f"last step: {last!r}; {show()!r}")

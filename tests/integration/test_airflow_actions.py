@@ -22,7 +22,8 @@ from daemon.spec_store import LocalSpecStore
 from daemon.spec_sync import SpecSync
 from daemon.store.models import Action, Run, Workflow
 from tests.airflow_server import wait_for_dag
-from tests.integration.conftest import TEAM, cluster_for, wait_until
+from tests.integration.conftest import POLL, TEAM, cluster_for
+from tests.waiting import wait_until
 from tests.specs import spec_yaml
 
 PARAMS = (
@@ -84,7 +85,7 @@ def test_run_with_parameters_then_stop_a_running_run(world):
     dag_run_id = done.result["dag_run_id"]
     assert client.get_dag_run(dag_id, dag_run_id).conf == {"demo_seconds": 0, "day": "2024-01-02"}
     wait_until(lambda: Run.get(Run.dag_run_id == dag_run_id).status == "SUCCESS", 180,
-               "the run to succeed", step=sync.run)
+               "the run to succeed", step=sync.run, interval=POLL)
 
     slow = carry_out(world, "run", name, params={"parameters": {"demo_seconds": "120"}})
     slow_id = slow.result["dag_run_id"]
@@ -94,7 +95,7 @@ def test_run_with_parameters_then_stop_a_running_run(world):
         return {t.task_id: t.state for t in client.list_task_instances([(dag_id, slow_id)])}
 
     wait_until(lambda: airflow_tasks().get("run_query") == "running", 180,
-               "run_query to be running", show=airflow_tasks)
+               "run_query to be running", show=airflow_tasks, interval=POLL)
     stopped = carry_out(world, "stop", slow.result["run_id"], reason="integration test")
     assert stopped.result["status"] == "STOPPED", stopped.message
     assert client.get_dag_run(dag_id, slow_id).state == "failed"

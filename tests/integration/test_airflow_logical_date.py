@@ -25,7 +25,8 @@ from daemon.spec_store import LocalSpecStore
 from daemon.spec_sync import SpecSync
 from daemon.store.models import Action, Run, TaskLog
 from tests.airflow_server import wait_for_dag
-from tests.integration.conftest import TEAM, cluster_for, wait_until
+from tests.integration.conftest import POLL, TEAM, cluster_for
+from tests.waiting import wait_until
 from tests.specs import spec_yaml
 
 EXAMPLE_PARAMETERS = (
@@ -94,7 +95,7 @@ def test_a_scheduled_run_takes_its_logical_date(world):
                                    & Run.status.in_(("SUCCESS", "FAILED")))
                 .order_by(Run.logical_date).first())
 
-    wait_until(scheduled_run, 240, f"a scheduled run of {name} to finish", sync.run)
+    wait_until(scheduled_run, 240, f"a scheduled run of {name} to finish", step=sync.run, interval=POLL)
     run = scheduled_run()
     assert run.status == "SUCCESS", f"{run.public_id} {run.status}"
     assert f"'execution_date': '{seoul_day(run.logical_date)}'" in rendered_parameters(world, run)
@@ -109,7 +110,7 @@ def test_a_manual_run_still_needs_the_parameter(world):
     dag_id = f"bc__{name}"
     client.trigger_dag_run(dag_id, "no_execution_date", {})
     wait_until(lambda: client.get_dag_run(dag_id, "no_execution_date").state == "failed", 180,
-               "the run without execution_date to fail")
+               "the run without execution_date to fail", interval=POLL)
 
 
 def test_a_backfill_without_parameters_runs_each_day_with_its_date(world):

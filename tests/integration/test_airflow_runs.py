@@ -20,7 +20,8 @@ from daemon.spec_store import LocalSpecStore
 from daemon.spec_sync import SpecSync
 from daemon.store.models import Cluster, Run, TaskInstance, Workflow
 from tests.airflow_server import restart_airflow, wait_for_dag
-from tests.integration.conftest import TEAM, cluster_for, wait_until
+from tests.integration.conftest import POLL, TEAM, cluster_for
+from tests.waiting import wait_until
 from tests.specs import spec_yaml
 
 PARAMS = (
@@ -63,7 +64,7 @@ def test_runs_that_succeed_and_fail_are_synced_with_status_and_tasks(world):
         ok, bad = stored(dags["ok"], f"it_ok_{stamp}"), stored(dags["fail"], f"it_fail_{stamp}")
         return bool(ok and bad and ok.status == "SUCCESS" and bad.status == "FAILED")
 
-    wait_until(done, 240, "one run to succeed and one to fail", sync.run)
+    wait_until(done, 240, "one run to succeed and one to fail", step=sync.run, interval=POLL)
     ok, bad = stored(dags["ok"], f"it_ok_{stamp}"), stored(dags["fail"], f"it_fail_{stamp}")
     assert (ok.total, ok.succeeded, ok.failed) == (3, 3, 0)
     assert ok.dataset_name == world["names"]["ok"] and ok.started_at and ok.ended_at
@@ -85,7 +86,7 @@ def test_a_task_starting_shows_within_two_sync_cycles(world):
             return any(t.task_id == "run_query" and t.state == "running" for t in tasks)
 
         # Sync once a second, as the daemon would, until Airflow itself reports the task.
-        wait_until(airflow_runs_the_query, 120, "Airflow to run run_query", sync.run)
+        wait_until(airflow_runs_the_query, 120, "Airflow to run run_query", step=sync.run, interval=POLL)
         for _ in range(2):
             sync.run()
         run = stored(dag_id, dag_run_id)
@@ -154,7 +155,7 @@ def test_a_killed_cluster_recovers_with_nothing_lost_and_no_gap(world, airflow):
     client, sync, dags = world["client"], world["sync"], world["dags"]
     stamp = datetime.now(timezone.utc).strftime("%H%M%S")
     client.trigger_dag_run(dags["ok"], f"it_before_{stamp}", {})
-    wait_until(lambda: stored(dags["ok"], f"it_before_{stamp}") is not None, 60, "the first run", sync.run)
+    wait_until(lambda: stored(dags["ok"], f"it_before_{stamp}") is not None, 60, "the first run", step=sync.run, interval=POLL)
     airflow.stop()
     report = sync.run()
     assert not report.ok and world["cluster"].name in report.error
@@ -167,5 +168,5 @@ def test_a_killed_cluster_recovers_with_nothing_lost_and_no_gap(world, airflow):
         runs = [stored(dags["ok"], f"it_{w}_{stamp}") for w in ("before", "after")]
         return all(r is not None and r.status in ("SUCCESS", "FAILED") for r in runs)
 
-    wait_until(both_done, 240, "both runs to finish after the restart", sync.run)
+    wait_until(both_done, 240, "both runs to finish after the restart", step=sync.run, interval=POLL)
     assert check_cluster(world["cluster"].name, client, datetime.now(timezone.utc))

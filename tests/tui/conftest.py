@@ -3,7 +3,6 @@ that wait for the app to show what the store holds (no sleeps)."""
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
@@ -13,6 +12,7 @@ from peewee import Database
 from basecamp_tui.app import BasecampApp
 from daemon.core.config import Config, parse_config
 from daemon.store.models import Action, Cluster, DaemonLease, Event, Run, SyncState, Workflow
+from tests.waiting import pilot_until
 
 NOW = datetime(2025, 6, 2, 9, 0, 0, tzinfo=timezone.utc)
 
@@ -113,18 +113,10 @@ def make_app(tui_store: Database) -> Callable[..., BasecampApp]:
     return build
 
 
-async def wait_for(pilot: Any, condition: Callable[[], bool], timeout: float = 5.0) -> float:
-    """Pause the pilot until ``condition()`` holds; returns the seconds it took."""
-    start = time.monotonic()
-    while not condition():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"condition not met within {timeout} s")
-        await pilot.pause(0.02)
-    return time.monotonic() - start
 
 
 async def loaded(pilot: Any) -> None:
-    await wait_for(pilot, lambda: pilot.app.first_load_done)
+    await pilot_until(pilot, lambda: pilot.app.first_load_done)
     await pilot.pause()
 
 

@@ -9,7 +9,6 @@ markup-like text so tests and snapshots show it is rendered literally.
 
 from __future__ import annotations
 
-import asyncio
 import io
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -213,14 +212,3 @@ async def settle(pilot: Pilot[Any]) -> None:
             except (WorkerCancelled, WorkerFailed):
                 pass  # a superseded load, or a failure the test looks at itself
         await pilot.pause()
-
-
-async def until(pilot: Pilot[Any], condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Let the app run until ``condition()`` holds (a button press and a dismissal take
-    a few message round trips)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.01)

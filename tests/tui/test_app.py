@@ -11,7 +11,8 @@ from textual.screen import Screen
 from basecamp_tui.help import HelpScreen
 from daemon.actions.queue import touch
 from daemon.store.models import Action
-from tests.tui.conftest import cell, loaded, wait_for
+from tests.waiting import pilot_until
+from tests.tui.conftest import cell, loaded
 
 pytestmark = pytest.mark.anyio
 
@@ -54,7 +55,7 @@ async def started(app, pilot) -> Recorder:
 
 
 def keys_of(table) -> list[str]:
-    return [table.coordinate_to_cell_key((i, 0)).row_key.value for i in range(table.row_count)]
+    return table.row_keys
 
 
 async def select(pilot, table, key: str) -> None:
@@ -84,7 +85,7 @@ async def test_tabs_show_the_store(make_app):
         assert keys_of(runs)[:2] == [CLICKS_RUN, "ds.adhoc/adhoc__20250602T084500"]  # active first
         assert cell(runs, CLICKS_RUN, "progress") == "██░░░ 1/3"
         assert cell(runs, CLICKS_RUN, "duration") == "5m"  # running: per minute
-        assert cell(runs, "ds.broken/scheduled__2025-06-01T00:00:00+00:00", "duration") == "1m35s"
+        assert cell(runs, "ds.broken/scheduled__2025-06-01T00:00:00+00:00", "duration") == "1m 35s"
         assert cell(runs, CLICKS_RUN, "task") == "run_query"
         assert cell(runs, "ds.adhoc/adhoc__20250602T084500", "trigger") == "manual · alice"
 
@@ -253,11 +254,11 @@ async def test_command_palette_has_every_action_and_tab(make_app):
         await pilot.press("ctrl+p", *"Runs tab")
         await pilot.pause(0.3)
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.main.active_tab == "runs")
+        await pilot_until(pilot, lambda: app.main.active_tab == "runs")
         await pilot.press("ctrl+p", *"Sync now")
         await pilot.pause(0.3)
         await pilot.press("enter")
-        await wait_for(pilot, lambda: requests.calls == [("sync_now",)])
+        await pilot_until(pilot, lambda: requests.calls == [("sync_now",)])
         from basecamp_tui.commands import COMMANDS, BasecampCommands
 
         titles = [title for title, *_ in BasecampCommands(app.main)._commands()]
@@ -299,11 +300,11 @@ async def test_tracked_action_outcome_is_notified(make_app, tui_store):
         action = Action.get(Action.target == "ds.adhoc")
         app.track_action(action.id)
         touch(action, state="failed", error="Airflow said no [b]x[/b]")
-        await wait_for(pilot, lambda: any("Airflow said no" in n.message for n in app._notifications))
+        await pilot_until(pilot, lambda: any("Airflow said no" in n.message for n in app._notifications))
         note = next(n for n in app._notifications if "Airflow said no" in n.message)
         assert note.severity == "error" and note.message == "pause ds.adhoc: Airflow said no [b]x[/b]"
         workflows = app.main.tables["workflows"]
-        await wait_for(pilot, lambda: cell(workflows, "ds.adhoc\x00manual", "status") == "paused")
+        await pilot_until(pilot, lambda: cell(workflows, "ds.adhoc\x00manual", "status") == "paused")
 
 
 async def test_q_quits(make_app):

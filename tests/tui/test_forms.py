@@ -18,7 +18,8 @@ from basecamp_tui.forms import (
     TriggerRequest,
 )
 from daemon.specs import DatasetSpec, parse_spec
-from tests.tui.detail_data import CLICKS, CLICKS_YAML, SPEND, SPEND_YAML, build_store, plain, settle, until
+from tests.waiting import pilot_until
+from tests.tui.detail_data import CLICKS, CLICKS_YAML, SPEND, SPEND_YAML, build_store, plain, settle
 
 pytestmark = pytest.mark.anyio
 NO_RESULT = object()
@@ -91,7 +92,7 @@ async def test_trigger_form_int_field_rejects_text_inline() -> None:
         assert form.problem() is None
         form.query_one("#param-1", Input).focus()
         await pilot.press("enter")  # (a second click this soon would count as a double click)
-        await until(pilot, lambda: app.result is not NO_RESULT)
+        await pilot_until(pilot, lambda: app.result is not NO_RESULT)
         assert app.result == TriggerRequest({"execution_date": "2024-05-01", "limit": "12"})
 
 
@@ -127,7 +128,7 @@ async def test_trigger_form_without_parameters_and_cancel() -> None:
         await pilot.pause()
         assert "This workflow takes no parameters." in plain(app.form.query_one(".field-label"))
         await pilot.press("escape")
-        await until(pilot, lambda: app.result is not NO_RESULT)
+        await pilot_until(pilot, lambda: app.result is not NO_RESULT)
         assert app.result is None
 
 
@@ -142,7 +143,7 @@ async def test_trigger_form_paused_requires_force() -> None:
         assert error_of(form, "#form-error").startswith("Workflow is paused. Unpause it first")
         form.query_one("#force", Checkbox).value = True
         form.action_submit()
-        await until(pilot, lambda: app.result is not NO_RESULT)
+        await pilot_until(pilot, lambda: app.result is not NO_RESULT)
         assert app.result == TriggerRequest({"execution_date": "2024-05-01"}, force=True)
 
 
@@ -159,7 +160,7 @@ async def test_confirm_dialog(keys: tuple[str, ...], expected: bool) -> None:
         await pilot.pause()
         assert plain(app.form.query_one("#question", Static)) == "Pause [b]x[/b]?"
         await pilot.press(*keys)
-        await until(pilot, lambda: app.result is not NO_RESULT)
+        await pilot_until(pilot, lambda: app.result is not NO_RESULT)
         assert app.result is expected
 
 
@@ -170,13 +171,13 @@ async def test_stop_dialog_reason_and_cancel() -> None:
         assert plain(app.form.query_one("#question", Static)) == "Stop ds/run_[1]?  (RUNNING)"
         await pilot.press(*"  late data ")
         await pilot.click("#stop")
-        await until(pilot, lambda: app.result is not NO_RESULT)
+        await pilot_until(pilot, lambda: app.result is not NO_RESULT)
         assert app.result == "late data"
     app = FormHarness(StopDialog("ds/run"))
     async with app.run_test() as pilot:
         await pilot.pause()
         await pilot.press("escape")
-        await until(pilot, lambda: app.result is not NO_RESULT)
+        await pilot_until(pilot, lambda: app.result is not NO_RESULT)
         assert app.result is None
 
 
@@ -227,7 +228,7 @@ async def test_backfill_form_dry_run_lists_every_date_and_submit(store: Any) -> 
         assert app.result is NO_RESULT
         await pilot.click("#parallel")
         await pilot.click("#submit")
-        await until(pilot, lambda: app.result is not NO_RESULT)
+        await pilot_until(pilot, lambda: app.result is not NO_RESULT)
         assert app.result == BackfillRequest("2024-04-25", "2024-05-01", parallel=True)
         assert app.result.action_params() == {"start": "2024-04-25", "end": "2024-05-01",
                                               "parallel": True, "dry_run": False,
@@ -257,5 +258,5 @@ async def test_backfill_form_parameter_errors(store: Any) -> None:
         form.query_one("#fields").set_value("limit", "12")
         await settle(pilot)
         form.action_submit()
-        await until(pilot, lambda: app.result is not NO_RESULT)
+        await pilot_until(pilot, lambda: app.result is not NO_RESULT)
         assert app.result.parameters == {"limit": "12"}

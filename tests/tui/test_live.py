@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from basecamp_tui.messages import StoreChanged
-from tests.tui.conftest import cell, loaded, wait_for
+from tests.waiting import pilot_until
+from tests.tui.conftest import cell, loaded
 
 pytestmark = pytest.mark.anyio
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,10 +47,10 @@ async def test_a_change_from_another_process_shows_within_a_second_keeping_the_c
             Run.create(cluster="dp-airflow", dag_id="dp__ds.adhoc", dag_run_id="adhoc__new",
                        dataset_name="ds.adhoc", status="RUNNING", started_at=utcnow(), total=2)
             """)
-        await wait_for(pilot, lambda: cell(runs, CLICKS_RUN, "status") == "FAILED")
+        await pilot_until(pilot, lambda: cell(runs, CLICKS_RUN, "status") == "FAILED")
         took = time.monotonic() - committed
         assert took <= 1.0, f"took {took:.2f} s"
-        await wait_for(pilot, lambda: "ds.adhoc/adhoc__new" in runs.model)
+        await pilot_until(pilot, lambda: "ds.adhoc/adhoc__new" in runs.model)
         assert runs.selected.key == selected  # cursor on the same run, not the same index
         assert runs.scroll_y == scroll
         assert runs.get_row_index("ds.adhoc/adhoc__new") == 0  # running first
@@ -71,9 +72,9 @@ async def test_workflow_change_updates_in_place(make_app, tui_store):
                 (Workflow.dataset_name == "ds.clicks") & (Workflow.source_type == "code")).execute()
             Workflow.create(dataset_name="ds.aaa", source_type="code", status="active", cron="0 1 * * *")
             """)
-        await wait_for(pilot, lambda: cell(workflows, "ds.clicks\x00code", "status") == "paused")
+        await pilot_until(pilot, lambda: cell(workflows, "ds.clicks\x00code", "status") == "paused")
         assert time.monotonic() - committed <= 1.0
-        await wait_for(pilot, lambda: "ds.aaa\x00code" in workflows.model)
+        await pilot_until(pilot, lambda: "ds.aaa\x00code" in workflows.model)
         assert workflows.selected.key == "ds.clicks\x00manual"
         assert workflows.get_row_index("ds.aaa\x00code") == 1  # sorted in place, by name
         assert rebuilds == []
@@ -95,7 +96,7 @@ async def test_detail_screens_get_store_changed(make_app, tui_store):
         write_from_another_process(tui_store.database, """
             Event.create(kind="spec_sync", severity="info", subject="specs", message="hello")
             """)
-        await wait_for(pilot, lambda: any("events" in tables for tables in seen))
+        await pilot_until(pilot, lambda: any("events" in tables for tables in seen))
         assert "spec_sync" in cell(app.main.tables["events"], str(max(map(int, app.main.tables["events"].model))), "kind")
 
 

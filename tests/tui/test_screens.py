@@ -6,7 +6,6 @@ at all for a rejection, whose SPEC §2 message must be the error notification.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -19,6 +18,7 @@ from basecamp_tui.screens import RunDetailScreen, WorkflowDetailScreen
 from daemon.core.config import parse_config
 from daemon.actions.permissions import OVERRIDDEN_RUN, overridden_pause_message
 from daemon.store.models import Action, Cluster, TaskInstance, TaskLog
+from tests.waiting import pilot_until
 from tests.tui.detail_data import (
     CLICKS,
     FAILED_RUN,
@@ -492,47 +492,40 @@ async def test_read_only_requests_refuse(data: Any) -> None:
         assert app.tracked == []
 
 
-def test_clock_is_fixed() -> None:
-    assert NOW == datetime(2024, 5, 2, 8, 30, tzinfo=UTC)
-    assert NOW - timedelta(minutes=30) < NOW
-
-
 # -- inside the real app --------------------------------------------------------------
 
 
 async def test_detail_screens_inside_basecamp_app(make_app: Any) -> None:
-    from tests.tui.detail_data import until
-
+    
     build_store()
     app = make_app()
     async with app.run_test() as pilot:
-        await until(pilot, lambda: app.first_load_done)
+        await pilot_until(pilot, lambda: app.first_load_done)
         await app.push_screen(WorkflowDetailScreen(CLICKS, "code"))
-        await until(pilot, lambda: "in force" in static_text(app, "#wf-header"))
+        await pilot_until(pilot, lambda: "in force" in static_text(app, "#wf-header"))
         await pilot.press("p")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         await pilot.press("y")
-        await until(pilot, lambda: Action.select().where(Action.target == CLICKS).exists())
+        await pilot_until(pilot, lambda: Action.select().where(Action.target == CLICKS).exists())
         action = Action.get(Action.target == CLICKS)
         assert (action.kind, action.source_type, action.params) == ("pause", "code", {})
-        await until(pilot, lambda: action.id in app.tracked)
+        await pilot_until(pilot, lambda: action.id in app.tracked)
         # the app's watcher sees the new action and the screen shows it inline
-        await until(pilot, lambda: "pause pending" in static_text(app, "#wf-header"))
+        await pilot_until(pilot, lambda: "pause pending" in static_text(app, "#wf-header"))
         await pilot.press("escape")
-        await until(pilot, lambda: not isinstance(app.screen, WorkflowDetailScreen))
+        await pilot_until(pilot, lambda: not isinstance(app.screen, WorkflowDetailScreen))
         await app.push_screen(RunDetailScreen(RUNNING_RUN))
-        await until(pilot, lambda: app.screen.query_one("#run-tasks", DataTable).row_count == 4)
+        await pilot_until(pilot, lambda: app.screen.query_one("#run-tasks", DataTable).row_count == 4)
 
 
 async def test_detail_screen_inside_read_only_basecamp_app(make_app: Any) -> None:
-    from tests.tui.detail_data import until
-
+    
     build_store()
     app = make_app(read_only=True)
     async with app.run_test() as pilot:
-        await until(pilot, lambda: app.first_load_done)
+        await pilot_until(pilot, lambda: app.first_load_done)
         await app.push_screen(RunDetailScreen(RUNNING_RUN))
-        await until(pilot, lambda: app.screen.query_one("#run-tasks", DataTable).row_count == 4)
+        await pilot_until(pilot, lambda: app.screen.query_one("#run-tasks", DataTable).row_count == 4)
         assert not {"s", "l"} & set(app.screen.active_bindings)
         app.screen.action_stop()  # even if reached another way: refused, nothing queued
         await pilot.pause()

@@ -3,26 +3,41 @@
 Each migration is a module ``mNNNN_<what>.py`` with ``DESCRIPTION`` and ``up(db)``; it
 runs in one transaction together with the row that records it, so a failed migration
 leaves the previous version intact.
+
+Migrations are frozen once released: each declares the tables it creates or changes
+itself and imports nothing from ``daemon.store`` (not the models, not the field types),
+so changing a model never changes what an old migration does. A model change needs a new
+migration; ``tests/daemon/store/test_migrations.py`` fails until it exists.
 """
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from types import ModuleType
 
-from peewee import Database, IntegerField, Model, fn
+from peewee import Database, DateTimeField, IntegerField, Model, fn
 
 from daemon.core.errors import UserError
-from daemon.store.fields import UTCDateTimeField
-from daemon.store.migrations import m0001_initial, m0002_runs, m0003_actions
-from daemon.store.models import utcnow
+from daemon.store.migrations import (
+    m0001_initial,
+    m0002_runs,
+    m0003_actions,
+    m0004_latest_run_index,
+)
 
-MIGRATIONS: tuple[ModuleType, ...] = (m0001_initial, m0002_runs, m0003_actions)
+MIGRATIONS: tuple[ModuleType, ...] = (
+    m0001_initial, m0002_runs, m0003_actions, m0004_latest_run_index)
 LATEST_VERSION = len(MIGRATIONS)
+
+
+def _naive_utcnow() -> datetime:
+    """Now as naive UTC, the store's convention for every timestamp (see ``fields.py``)."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 class SchemaMigration(Model):
     version = IntegerField(primary_key=True)
-    applied_at = UTCDateTimeField(default=utcnow)
+    applied_at = DateTimeField(default=_naive_utcnow)
 
     class Meta:
         table_name = "schema_migrations"

@@ -6,8 +6,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from daemon.core.timefmt import iso_z
 from daemon.airflow.logs import render_log, tail
-from daemon.airflow.models import dag_run_from_json, format_datetime, parse_datetime
+from daemon.airflow.models import dag_run_from_json, parse_datetime
 
 UTC = timezone.utc
 
@@ -28,8 +29,8 @@ def test_parse_datetime(text, expected):
 
 def test_format_datetime_sends_utc_with_z():
     plus_two = timezone(timedelta(hours=2))
-    assert format_datetime(datetime(2025, 1, 1, 2, 0, tzinfo=plus_two)) == "2025-01-01T00:00:00Z"
-    assert format_datetime(datetime(2025, 1, 1, 0, 0, 0, 500)) == "2025-01-01T00:00:00.000500Z"
+    assert iso_z(datetime(2025, 1, 1, 2, 0, tzinfo=plus_two), "auto") == "2025-01-01T00:00:00Z"
+    assert iso_z(datetime(2025, 1, 1, 0, 0, 0, 500), "auto") == "2025-01-01T00:00:00.000500Z"
 
 
 def test_dag_run_without_ids_is_rejected():

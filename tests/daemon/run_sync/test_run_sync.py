@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -24,9 +24,31 @@ CLUSTER = ClusterConfig(
 )
 
 
-@pytest.fixture
-def sim(store, monkeypatch) -> SimAirflow:
+class Clock:
+    """A cluster clock the test moves forward."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def tick(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture(autouse=True)
+def password(monkeypatch) -> None:
     monkeypatch.setenv("SIM_PASSWORD", "admin")
+
+
+@pytest.fixture
+def sim(store) -> SimAirflow:
+    return simulated(store)
+
+
+def simulated(store, clock: Callable[[], datetime] | None = None) -> SimAirflow:
+    """Two workflows (a code spec, and a code/manual pair) on a simulated cluster."""
     upsert_clusters([CLUSTER])
     specs = MemorySpecStore({
         "code/a.yaml": spec_yaml("ds.a", team="@t"),
@@ -34,7 +56,7 @@ def sim(store, monkeypatch) -> SimAirflow:
         "manual/ds.b.yaml": spec_yaml("ds.b", team="@t"),
     })
     SpecSync(store, specs, max_spec_bytes=4096, max_delete_fraction=0.5).run()
-    sim = SimAirflow()
+    sim = SimAirflow(clock=clock) if clock else SimAirflow()
     for dag in ("bc__ds.a", "bc__ds.b", "other_dag"):
         sim.add_dag(dag)
     return sim
@@ -151,22 +173,23 @@ def test_a_stop_shows_stopping_then_stopped(store, sim):
     assert Event.select().where(Event.kind == "run_failed").count() == 0
 
 
-def test_task_changes_before_the_run_moves_are_not_missed(store, sim):
+def test_task_changes_before_the_run_moves_are_not_missed(store):
     """Airflow 2 moves a run's updated_at only on some task changes: a task that ended
     before the cycle that finally returns its run must still be picked up."""
+    clock = Clock(datetime(2026, 11, 30, 9, 0, tzinfo=timezone.utc))
+    sim = simulated(store, clock)
     sim.add_run("bc__ds.a", "manual__1", "running", TASKS)
     sim.advance("bc__ds.a", "manual__1")
     sync = make_sync(store, sim)
     for _ in range(2):  # the second cycle moves the cursor past the run's last change
         sync.run()
-        time.sleep(1.1)  # the cursor has one-second resolution (HTTP Date header)
-    now = datetime.now(timezone.utc)
-    for task in sim.tasks[("bc__ds.a", "manual__1")]:
-        task.state, task.end_date, task.updated_at = "success", now, now  # the run does not move
-    time.sleep(1.1)
+        clock.tick(2)  # the cursor has one-second resolution (HTTP Date header)
+    for task in sim.tasks[("bc__ds.a", "manual__1")]:  # the run does not move
+        task.state, task.end_date, task.updated_at = "success", clock(), clock()
+    clock.tick(2)
     sync.run()  # sees no changed run
-    time.sleep(1.1)
-    sim.touch(sim.runs[("bc__ds.a", "manual__1")], state="success", end_date=now)
+    clock.tick(2)
+    sim.touch(sim.runs[("bc__ds.a", "manual__1")], state="success", end_date=clock())
     sync.run()
     row = run("manual__1")
     assert (row.status, row.succeeded, row.total) == ("SUCCESS", 3, 3)

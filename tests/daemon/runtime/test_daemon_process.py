@@ -20,21 +20,13 @@ import pytest
 from basecamp_cli.main import main
 from daemon.store.db import open_store
 from daemon.store.models import Action, DaemonLease, Workflow
+from tests.waiting import wait_until
 from tests.sim_airflow import SimAirflow
 from tests.sim_server import serve_sim
 from tests.specs import spec_yaml
 
 COMMAND = [sys.executable, "-c", "import sys; from basecamp_cli.main import main; sys.exit(main())"]
 
-
-def wait_until(check: Callable[[], object], timeout: float = 30.0, what: str = "condition") -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class NotifySocket:
@@ -225,3 +217,31 @@ def test_kill_9_between_claim_and_completion_makes_one_run(project, sim, capsys)
         assert len(runs) == 1 and action.result["dag_run_id"] == runs[0][1]
     finally:
         stop(restarted)
+
+
+def test_sighup_with_s3_storage_that_cannot_be_built_keeps_the_running_config(project, sim, notify,
+                                                                              capsys):
+    daemon = start_daemon(project, notify)
+    config = project / "basecamp.toml"
+    try:
+        text = config.read_text()
+        wait_until(lambda: Workflow.select().where(Workflow.dataset_name == "ds.a").exists())
+        storage = text[text.index("[storage]"):text.index("[sync]")]
+        config.write_text(text.replace(storage, '[storage]\ntype = "s3"\nbucket = "specs"\n'
+                                       'endpoint_url = "not a url"\n'))
+        daemon.send_signal(signal.SIGHUP)
+        wait_until(lambda: notify.has("config reload failed"), what="the failed reload")
+        # The CLI reads the file too: give it the old one. The daemon still runs on the
+        # config it started with, so its cluster client carries the pause out.
+        config.write_text(text)
+        capsys.readouterr()
+        assert main(["workflow", "pause", "ds.a"]) == 0
+        assert capsys.readouterr().out == "Paused ds.a (bc__ds.a on sim).\n"
+        assert sim.dags["bc__ds.a"] is True
+    finally:
+        err = stop(daemon)
+    assert daemon.returncode == 0, err
+    assert (f"config reload failed, keeping the running config: {config}: [storage] type = \"s3\": "
+            "cannot open spec store s3://specs/workflows: Invalid endpoint: not a url: check "
+            "[storage] endpoint_url and region. Reload again once that is fixed") in err
+    assert "Traceback" not in err

@@ -1,0 +1,30 @@
+"""Ends what ``basecamp demo`` started when the demo itself ends without doing it (killed,
+or its terminal closed).
+
+``python -m basecamp_cli.demo.reaper DEMO_PID ROOT_PID...`` runs in a session of its
+own (a closing terminal does not reach it), waits for the demo process to go, then ends
+each root's process group and everything below it. When the demo stops its processes
+itself, there is nothing left to end.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from basecamp_cli.demo.airflow import alive, terminate_tree
+
+POLL_SECONDS = 0.5
+
+
+def main(argv: list[str]) -> int:
+    demo, *roots = (int(arg) for arg in argv)
+    while alive(demo):
+        time.sleep(POLL_SECONDS)
+    for root in roots:
+        terminate_tree(root, timeout=10)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
