@@ -11,6 +11,7 @@ from basecamp_cli.options import global_options, globals_of
 from basecamp_cli.output import render, short_time
 from basecamp_cli.store import open_for_cli
 from daemon.core.timefmt import when
+from daemon.read import guidance
 from daemon.read.clusters import list_clusters
 from daemon.read.events import list_events
 from daemon.read.workflows import list_spec_files
@@ -97,4 +98,4 @@ def clusters_command(ctx: click.Context) -> None:
     """One row per configured Airflow cluster, with its last health check."""
     open_for_cli(ctx)
     render(globals_of(ctx).format, [row.as_json() for row in list_clusters()], CLUSTER_COLUMNS,
-           "No clusters configured: add [[clusters]] to the config.")
+           guidance.no_clusters)

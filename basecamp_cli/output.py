@@ -35,10 +35,14 @@ def short_time(value: datetime | None) -> str:
 Column = tuple[str, Callable[[dict[str, Any]], str | None]]
 
 
-def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[Column], empty: str) -> None:
+Empty = str | Callable[[], str]
+"""What an empty table says (a callable: worked out only when the table is empty)."""
+
+
+def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[Column], empty: Empty) -> None:
     console = Console(soft_wrap=False, width=None if sys.stdout.isatty() else 200)
     if not rows:
-        console.print(Text(empty, style="dim"))
+        console.print(Text(empty() if callable(empty) else empty, style="dim"))
         return
     table = Table(box=None, pad_edge=False, header_style="bold")
     for header, _ in columns:
@@ -48,7 +52,8 @@ def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[Column], empty
     console.print(table)
 
 
-def render(fmt: str, rows: Sequence[dict[str, Any]], columns: Sequence[Column], empty: str) -> None:
+def render(fmt: str, rows: Sequence[dict[str, Any]], columns: Sequence[Column],
+           empty: Empty) -> None:
     if fmt == "json":
         print_json(list(rows))
     else:

@@ -16,7 +16,13 @@ import click
 
 from basecamp_cli.options import globals_of
 from basecamp_cli.output import print_json
-from daemon.actions import Action, enqueue_checked, outcome_json, validate_request, wait_for
+from daemon.actions import (
+    Action,
+    enqueue_checked,
+    outcome_json,
+    validate_request,
+    wait_for,
+)
 from daemon.core.config import Config
 from daemon.core.errors import BasecampError, DaemonUnavailable
 from daemon.core.states import OPEN_ACTION_STATES, ActionState

@@ -11,13 +11,16 @@ import click
 from basecamp_cli.options import global_options, globals_of
 from basecamp_cli.output import print_json, render, short_time
 from basecamp_cli.store import open_for_cli
-from daemon.core.timefmt import duration
-from daemon.read.runs import RunFilter, list_runs, run_status_json
-from daemon.read.workflows import WorkflowFilter, list_workflows
 from basecamp_cli.submit import submit
 from daemon.actions import check_register, checked_target, spec_errors, validate_request
 from daemon.core.errors import UserError
 from daemon.core.states import RunStatus, SourceType, WorkflowStatus
+from daemon.core.timefmt import duration
+from daemon.read import guidance
+from daemon.read.clusters import list_clusters
+from daemon.read.runs import RunFilter, list_runs, run_status_json
+from daemon.read.status import daemon_status
+from daemon.read.workflows import WorkflowFilter, list_workflows
 from daemon.specs import SpecInvalid, parse_param_assignments, parse_spec
 
 
@@ -54,10 +57,12 @@ LIST_COLUMNS = (
 @click.pass_context
 def list_command(ctx: click.Context, **filters: Any) -> None:
     """Workflows with their source, status, schedule and cluster."""
-    open_for_cli(ctx)
-    rows = list_workflows(WorkflowFilter(**filters))
+    config = open_for_cli(ctx)
+    flt = WorkflowFilter(**filters)
+    rows = list_workflows(flt)
     fmt = globals_of(ctx).format
-    render(fmt, rows, LIST_COLUMNS, "No workflows.")
+    render(fmt, rows, LIST_COLUMNS, lambda: "No workflows match." if flt != WorkflowFilter() else
+           guidance.no_workflows(daemon_status(config.daemon.stale_after_seconds), config.storage))
     if fmt == "table":
         # The same for every workflow of a team: said once below the table, not per row.
         for message in dict.fromkeys(r["cluster_error"] for r in rows if r["cluster_error"]):
@@ -226,14 +231,16 @@ TASK_COLUMNS = (
 def history(ctx: click.Context, dataset: str | None, source: str, limit: int, status: str | None,
             since: Any, until: Any) -> None:
     """Recent runs, newest first, whoever triggered them."""
-    open_for_cli(ctx)
+    config = open_for_cli(ctx)
     flt = RunFilter(
         dataset=dataset, source=source, status=status, limit=limit,
         since=since.replace(tzinfo=timezone.utc) if since else None,
         until=until.replace(tzinfo=timezone.utc) if until else None,
     )
     render(globals_of(ctx).format, [run.as_json() for run in list_runs(flt)], HISTORY_COLUMNS,
-           "No runs.")
+           lambda: "No runs match." if flt != RunFilter(limit=limit) else guidance.no_runs(
+               list_clusters(), daemon_status(config.daemon.stale_after_seconds),
+               config.sync.lookback_hours))
 
 
 @workflow.command()

@@ -16,8 +16,6 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from basecamp_tui.commands import BasecampCommands
-from daemon.read.actions import ActionRow
-from daemon.read.changes import StoreReader
 from basecamp_tui.live import StoreFailed, StoreLoaded, Watcher
 from basecamp_tui.messages import StoreChanged
 from basecamp_tui.requests import ActionRequests
@@ -25,6 +23,8 @@ from basecamp_tui.tabs.screen import ActionsMainScreen, MainScreen
 from daemon.core.config import UI_KEY_DEFAULTS, Config
 from daemon.core.states import ActionState
 from daemon.core.timefmt import utcnow
+from daemon.read.actions import ActionRow
+from daemon.read.changes import StoreReader
 
 FAILED_STATES = (ActionState.FAILED, ActionState.REJECTED)
 
@@ -36,6 +36,8 @@ class BasecampApp(App):
     BINDINGS = [
         Binding(UI_KEY_DEFAULTS["help"], "help", "Help", id="help", tooltip="Keys and what they do"),
         Binding(UI_KEY_DEFAULTS["quit"], "quit", "Quit", id="quit", tooltip="Quit the dashboard"),
+        # Ctrl-C quits as in a shell (and ends `basecamp demo` with everything it started).
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
     ]
 
     def __init__(self, config: Config, *, read_only: bool = False,

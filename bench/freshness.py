@@ -23,11 +23,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from daemon.airflow import AirflowClient  # noqa: E402
-from daemon.store.clusters import upsert_clusters  # noqa: E402
 from daemon.core.config import ClusterConfig  # noqa: E402
 from daemon.run_sync import RunSync  # noqa: E402
 from daemon.spec_store import LocalSpecStore  # noqa: E402
 from daemon.spec_sync import SpecSync  # noqa: E402
+from daemon.store.clusters import upsert_clusters  # noqa: E402
 from daemon.store.db import open_store  # noqa: E402
 from daemon.store.models import Run, TaskInstance  # noqa: E402
 from tests.airflow_server import AIRFLOW3_VERSION, start_airflow, wait_for_dag  # noqa: E402

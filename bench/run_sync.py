@@ -24,11 +24,11 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from daemon.airflow import AirflowClient  # noqa: E402
-from daemon.store.clusters import upsert_clusters  # noqa: E402
 from daemon.core.config import ClusterConfig  # noqa: E402
 from daemon.run_sync import RunSync  # noqa: E402
 from daemon.spec_store import MemorySpecStore  # noqa: E402
 from daemon.spec_sync import SpecSync  # noqa: E402
+from daemon.store.clusters import upsert_clusters  # noqa: E402
 from daemon.store.db import open_store  # noqa: E402
 from tests.sim_airflow import SimAirflow  # noqa: E402
 from tests.specs import spec_yaml  # noqa: E402

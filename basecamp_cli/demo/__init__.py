@@ -16,7 +16,12 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from basecamp_cli.demo.project import reset
-from basecamp_cli.demo.session import DemoInterrupted, DemoSession, demo_paths, raise_on_signals
+from basecamp_cli.demo.session import (
+    DemoInterrupted,
+    DemoSession,
+    demo_paths,
+    raise_on_signals,
+)
 
 
 @click.command("demo")

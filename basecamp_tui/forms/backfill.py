@@ -20,9 +20,9 @@ from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from basecamp_tui.forms.dialogs import DIALOG_CSS
 from basecamp_tui.forms.params import ParameterFields
-from daemon.core.timefmt import fire_time
 from daemon.actions import MAX_BACKFILL_RUNS, backfill_dates, validate_request
 from daemon.core.errors import BasecampError
+from daemon.core.timefmt import fire_time
 from daemon.specs import DatasetSpec
 
 PREVIEW_HEAD = 3

@@ -158,7 +158,20 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         """A row's cells rendered side by side, unstyled and uncropped, by key."""
         self.__lines: LRUCache[str, tuple[tuple[Text, ...], tuple[Any, ...], Strip]] = LRUCache(512)
         """A row's painted line (styled, cropped), by key."""
+        self.__empty: list[str] = []
         self.virtual_size = Size(self.__table_width, HEADER)
+
+    @property
+    def empty_message(self) -> str:
+        """What the table says while it has no rows: why, and what to do next."""
+        return "\n".join(self.__empty)
+
+    @empty_message.setter
+    def empty_message(self, text: str) -> None:
+        lines = text.splitlines()
+        if lines != self.__empty:
+            self.__empty = lines
+            self.refresh()
 
     # --- what subclasses say -----------------------------------------------------------
 
@@ -426,6 +439,10 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
             return self.__header_line(scroll_x, width)
         index = scroll_y + y - HEADER
         window = self.table_model.window
+        if not window and self.__empty and 1 <= y - HEADER <= len(self.__empty):
+            line = self.__empty[y - HEADER - 1]
+            text = Strip([Segment(f"  {line}", self.__styles[0] + Style(dim=True))])
+            return text.crop_extend(0, width, self.__styles[0])
         if index >= len(window):
             return Strip.blank(width, self.__styles[0])
         key = window[index]

@@ -6,10 +6,10 @@ from datetime import datetime
 
 from rich.text import Text
 
-from daemon.read.clusters import ClusterRow
 from basecamp_tui.palette import BAD, GOOD, QUIET, WARN
 from basecamp_tui.tabs.base import Column, LiveTable, Sort
 from basecamp_tui.text import age_text, literal
+from daemon.read.clusters import ClusterRow
 
 
 def health(row: ClusterRow) -> Text:

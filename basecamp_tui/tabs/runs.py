@@ -7,12 +7,12 @@ from typing import Any
 
 from rich.text import Text
 
-from daemon.read.changes import RunRow
 from basecamp_tui.palette import GOOD, QUIET, WARN, status_text
 from basecamp_tui.tabs.base import Column, LiveTable, Sort
 from basecamp_tui.tabs.workflows import pending_text
 from basecamp_tui.text import duration_text, literal, time_text
 from daemon.core.states import RunStatus
+from daemon.read.changes import RunRow
 
 BAR = 5
 EPOCH = 0.0

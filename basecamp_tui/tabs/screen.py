@@ -21,16 +21,18 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
 
-from daemon.read.changes import Changes, RunRow, WorkflowRow
-from daemon.read.clusters import ClusterRow
 from basecamp_tui.tabs.base import LiveTable
 from basecamp_tui.tabs.clusters import ClustersTable
 from basecamp_tui.tabs.events import EventsTable
 from basecamp_tui.tabs.runs import RunsTable
 from basecamp_tui.tabs.workflows import WorkflowsTable
+from basecamp_tui.text import clean
 from daemon.core.config import UI_KEY_DEFAULTS
 from daemon.core.states import SourceType
-from daemon.core.timefmt import age, ago
+from daemon.core.timefmt import age
+from daemon.read import guidance
+from daemon.read.changes import Changes, RunRow, WorkflowRow
+from daemon.read.clusters import ClusterRow
 from daemon.read.status import DaemonStatus
 
 if TYPE_CHECKING:
@@ -135,6 +137,7 @@ class MainScreen(Screen):
             self.daemon = changes.daemon
         self.loaded = True
         self.show_banner()
+        self.show_empty_states()
         self.show_status()
 
     @staticmethod
@@ -175,11 +178,8 @@ class MainScreen(Screen):
         lines = []
         daemon = self.daemon
         if daemon is not None and not daemon.running:
-            if daemon.heartbeat_at is None:
-                seen = "never started on this store"
-            else:
-                seen = f"last seen {ago((now - daemon.heartbeat_at).total_seconds())}"
-            lines.append(f"Daemon not running ({seen}) — actions will not be carried out")
+            lines.append(f"Daemon not running ({daemon.last_seen(now)}) — actions will not be "
+                         "carried out")
         for cluster in self.clusters:
             if cluster.healthy is False:
                 synced = cluster.runs_synced_at
@@ -194,6 +194,21 @@ class MainScreen(Screen):
         banner = self.query_one("#banner", Static)
         banner.update(Text(shown))
         banner.display = bool(lines)
+
+    def show_empty_states(self) -> None:
+        """What an empty tab means and what to do next (only when it has no rows at all:
+        a filter that hides every row is said in the status line)."""
+        config = self.app.config
+        messages = {
+            "workflows": lambda: guidance.no_workflows(self.daemon, config.storage),
+            "runs": lambda: guidance.no_runs(self.clusters, self.daemon, config.sync.lookback_hours,
+                                             self.app.clock()),
+            "clusters": guidance.no_clusters,
+            "events": lambda: "No events yet.",
+        }
+        for tab, message in messages.items():
+            table = self.tables[tab]
+            table.empty_message = "" if table.model else clean(message())
 
     def show_status(self) -> None:
         table = self.table

@@ -7,7 +7,6 @@ not part of this API.
 """
 
 from daemon.actions.permissions import check_register
-from daemon.store.models import Action  # the action row the queue hands back
 from daemon.actions.queue import enqueue, enqueue_checked, outcome_json, wait_for
 from daemon.actions.validate import (
     MAX_BACKFILL_RUNS,
@@ -18,6 +17,7 @@ from daemon.actions.validate import (
     spec_errors,
     validate_request,
 )
+from daemon.store.models import Action  # the action row the queue hands back
 
 __all__ = [
     "MAX_BACKFILL_RUNS",

@@ -14,12 +14,17 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from daemon.core.states import ActionState
 from daemon.actions.context import ExecContext, Outcome, checkpoint
 from daemon.actions.queue import touch
 from daemon.actions.validate import Validated, backfill_window
-from daemon.airflow import AirflowClient, AirflowConflict, AirflowServerError, DagRunInfo
+from daemon.airflow import (
+    AirflowClient,
+    AirflowConflict,
+    AirflowServerError,
+    DagRunInfo,
+)
 from daemon.airflow.models import parse_datetime
+from daemon.core.states import ActionState
 from daemon.core.timefmt import iso_z
 from daemon.run_sync.write import write_confirmed_run
 from daemon.store.models import Action

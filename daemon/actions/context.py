@@ -7,15 +7,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable
 
-from daemon.core.states import ActionState
 from daemon.actions.queue import touch
 from daemon.airflow import AirflowClient
 from daemon.core.config import ClusterConfig, Config
 from daemon.core.errors import UserError
 from daemon.core.naming import dag_id_for
+from daemon.core.states import ActionState
+from daemon.core.timefmt import utcnow
 from daemon.spec_store import SpecStore
 from daemon.store.models import Action
-from daemon.core.timefmt import utcnow
 
 
 class Released(Exception):

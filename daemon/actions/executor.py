@@ -12,12 +12,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from daemon.core.states import ActionState
 from daemon.actions.context import ExecContext, Outcome, Released
 from daemon.actions.handlers import HANDLERS
 from daemon.actions.queue import touch
 from daemon.actions.validate import validate_request
 from daemon.core.errors import BasecampError, NotFoundError, UserError
+from daemon.core.states import ActionState
 from daemon.store.events import record_events
 from daemon.store.models import Action
 

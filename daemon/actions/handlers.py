@@ -9,12 +9,18 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from daemon.core.states import ACTIVE_RUN_STATUSES, ActionState, RunStatus, SourceType, WorkflowStatus
 from daemon.actions.backfill import run_backfill
 from daemon.actions.context import ExecContext, Outcome, checkpoint
 from daemon.actions.validate import Validated
 from daemon.airflow import AirflowClient, AirflowConflict, AirflowError, AirflowNotFound
 from daemon.core.errors import UserError
+from daemon.core.states import (
+    ACTIVE_RUN_STATUSES,
+    ActionState,
+    RunStatus,
+    SourceType,
+    WorkflowStatus,
+)
 from daemon.run_sync.status import run_status
 from daemon.run_sync.write import write_confirmed_run, write_dataset_paused
 from daemon.store.models import Action, Run, TaskInstance, TaskLog, Workflow

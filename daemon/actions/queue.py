@@ -13,10 +13,9 @@ from typing import Any
 from daemon.actions.validate import Validated, validate_request
 from daemon.core.errors import NotFoundError
 from daemon.core.states import FINISHED_ACTION_STATES
+from daemon.core.timefmt import utcnow
 from daemon.specs.parse import MAX_SPEC_BYTES
 from daemon.store.models import Action
-from daemon.core.timefmt import utcnow
-
 
 
 def requester() -> str:

@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
-from daemon.core.errors import UserError
 from daemon.actions.permissions import check_action, check_register
+from daemon.core.errors import UserError
 from daemon.read.clusters import no_cluster_message
 from daemon.read.runs import RunView, find_run
 from daemon.read.workflows import WorkflowView

@@ -14,8 +14,6 @@ and never logged or put in a message or a ``repr``.
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-
 import base64
 import binascii
 import json
@@ -25,6 +23,7 @@ import shlex
 import subprocess
 import threading
 import time
+from abc import ABC, abstractmethod
 from typing import Callable, Protocol
 
 import httpx

@@ -12,11 +12,11 @@ from urllib.parse import quote
 
 import httpx
 
-from daemon.core.timefmt import iso_z
 from daemon.airflow.errors import AirflowProtocolError
 from daemon.airflow.http import Retry, Session
 from daemon.airflow.models import DagRunInfo, dag_run_from_json, parse_datetime
 from daemon.core.config import ClusterConfig
+from daemon.core.timefmt import iso_z
 
 
 class BackfillsAPI:

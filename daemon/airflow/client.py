@@ -21,7 +21,6 @@ from urllib.parse import quote
 
 import httpx
 
-from daemon.core.timefmt import iso_z
 from daemon.airflow.auth import make_auth
 from daemon.airflow.backfills import BackfillsAPI
 from daemon.airflow.errors import (
@@ -30,7 +29,7 @@ from daemon.airflow.errors import (
     AirflowPermissionError,
     AirflowProtocolError,
 )
-from daemon.airflow.http import Retry, Session
+from daemon.airflow.http import Session
 from daemon.airflow.logs import render_log, tail
 from daemon.airflow.models import (
     DagRunInfo,
@@ -40,6 +39,7 @@ from daemon.airflow.models import (
     task_instance_from_json,
 )
 from daemon.core.config import ClusterConfig
+from daemon.core.timefmt import iso_z
 
 log = logging.getLogger(__name__)
 

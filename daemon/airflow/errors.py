@@ -11,7 +11,6 @@ Transient kinds (rate limited, server error, connection, timeout, circuit open) 
 
 from __future__ import annotations
 
-
 import httpx
 
 from daemon.core.errors import BasecampError, NotFoundError, TransientError

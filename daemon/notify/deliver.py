@@ -14,10 +14,10 @@ from datetime import datetime, timedelta
 
 import httpx
 
-from daemon.core.states import NotificationState
-from daemon.store.events import record_events
-from daemon.notify.channels import WEBHOOK, Channels, idempotency_key, redact
 from daemon.core.retry_after import retry_after_seconds
+from daemon.core.states import NotificationState
+from daemon.notify.channels import WEBHOOK, Channels, idempotency_key, redact
+from daemon.store.events import record_events
 from daemon.store.models import Notification, database_proxy
 
 TIMEOUT_SECONDS = 10.0

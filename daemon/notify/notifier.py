@@ -11,14 +11,14 @@ from datetime import datetime
 
 import httpx
 
-from daemon.core.states import NotificationState
 from daemon.core.config import NotificationsConfig
+from daemon.core.states import NotificationState
+from daemon.core.timefmt import utcnow
 from daemon.notify import deliver
 from daemon.notify.channels import Channels, RedactingFilter, redact
 from daemon.notify.outbox import queue_notifications
 from daemon.notify.watch import check_clusters, check_slas
 from daemon.store.models import Notification
-from daemon.core.timefmt import utcnow
 
 log = logging.getLogger(__name__)
 

@@ -16,10 +16,10 @@ from typing import Any
 from peewee import fn
 
 from daemon.core.states import NotificationState
-from daemon.store.events import sync_state
 from daemon.notify.channels import SLACK, WEBHOOK, Channels, payload
 from daemon.notify.store import effective_specs, spec_targets
 from daemon.notify.watch import CLUSTER_OUTAGE, SLA_EXCEEDED
+from daemon.store.events import sync_state
 from daemon.store.models import Event, Notification, database_proxy
 
 CURSOR_KEY = "notify:events"

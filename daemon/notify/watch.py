@@ -18,8 +18,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from daemon.core.states import RunStatus
-from daemon.store.events import record_events, sync_state
 from daemon.notify.store import effective_specs, sla_minutes
+from daemon.store.events import record_events, sync_state
 from daemon.store.models import Cluster, Event, Run, database_proxy
 
 SLA_EXCEEDED = "sla_exceeded"

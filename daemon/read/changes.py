@@ -27,7 +27,15 @@ from daemon.read.runs import RUN_TIME, LastRun, last_runs, stored_time
 from daemon.read.status import DaemonStatus, daemon_status
 from daemon.read.workflows import upcoming
 from daemon.store.lease import LEASE_KEY
-from daemon.store.models import Action, Cluster, DaemonLease, Event, Run, SyncState, Workflow
+from daemon.store.models import (
+    Action,
+    Cluster,
+    DaemonLease,
+    Event,
+    Run,
+    SyncState,
+    Workflow,
+)
 
 OVERLAP = timedelta(seconds=2)
 RECENT_RUNS = 500

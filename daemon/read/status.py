@@ -21,13 +21,17 @@ class DaemonStatus:
     status: str | None = None
     stopped: bool = False
 
-    def describe(self, now: datetime | None = None) -> str:
+    def last_seen(self, now: datetime | None = None) -> str:
+        """``last seen 3 min ago`` / ``never started on this store``."""
         if self.heartbeat_at is None:
-            return "daemon not running (never started on this store)"
-        age = ((now or utcnow()) - self.heartbeat_at).total_seconds()
-        if self.running:
+            return "never started on this store"
+        return f"last seen {ago(((now or utcnow()) - self.heartbeat_at).total_seconds())}"
+
+    def describe(self, now: datetime | None = None) -> str:
+        if self.running and self.heartbeat_at is not None:
+            age = ((now or utcnow()) - self.heartbeat_at).total_seconds()
             return f"daemon running on {self.holder} (heartbeat {ago(age)})"
-        return f"daemon not running (last seen {ago(age)})"
+        return f"daemon not running ({self.last_seen(now)})"
 
 
 def daemon_status(stale_after: float, now: datetime | None = None) -> DaemonStatus:

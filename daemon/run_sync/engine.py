@@ -21,15 +21,15 @@ from typing import Callable
 
 from peewee import Database
 
-from daemon.core.states import ACTIVE_RUN_STATUSES, WorkflowStatus
 from daemon.airflow import AirflowClient, AirflowNotFound, DagRunInfo, TaskInstanceInfo
 from daemon.core.config import ClusterConfig
 from daemon.core.errors import BasecampError
-from daemon.store.events import record_events, record_sync_outcome, sync_state
 from daemon.core.naming import dag_id_for
-from daemon.run_sync.write import write_pause_states, write_runs, write_task_changes
-from daemon.store.models import Run, Workflow
+from daemon.core.states import ACTIVE_RUN_STATUSES, WorkflowStatus
 from daemon.core.timefmt import utcnow
+from daemon.run_sync.write import write_pause_states, write_runs, write_task_changes
+from daemon.store.events import record_events, record_sync_outcome, sync_state
+from daemon.store.models import Run, Workflow
 
 log = logging.getLogger(__name__)
 

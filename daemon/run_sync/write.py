@@ -7,8 +7,8 @@ from typing import Any, Callable
 
 from peewee import IntegrityError
 
-from daemon.core.states import RunStatus, WorkflowStatus
 from daemon.airflow import DagRunInfo, TaskInstanceInfo
+from daemon.core.states import RunStatus, WorkflowStatus
 from daemon.run_sync.status import progress, run_status
 from daemon.spec_sync.resolve import workflow_status
 from daemon.specs import next_run

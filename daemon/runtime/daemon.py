@@ -47,17 +47,22 @@ from daemon.actions.dispatch import ActionDispatcher
 from daemon.actions.executor import ActionExecutor
 from daemon.core.config import Config, load_config
 from daemon.core.errors import BasecampError
+from daemon.core.timefmt import utcnow
 from daemon.notify import Notifier
 from daemon.run_sync import RunSyncReport
 from daemon.run_sync.health import check_cluster
-from daemon.runtime.components import BuildError, ClusterWorker, Components, build_components
+from daemon.runtime.components import (
+    BuildError,
+    ClusterWorker,
+    Components,
+    build_components,
+)
 from daemon.runtime.systemd import SystemdNotifier
 from daemon.spec_sync import SpecSyncReport
 from daemon.store.clusters import upsert_clusters
 from daemon.store.db import open_store
 from daemon.store.lease import Lease
 from daemon.store.models import Action
-from daemon.core.timefmt import utcnow
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ import os
 from pathlib import Path
 from typing import Protocol
 
-from daemon.core.states import SourceType
 from daemon.core.errors import ConfigError
 from daemon.core.paths import default_spec_dir
+from daemon.core.states import SourceType
 from daemon.spec_store.base import (
     InvalidSpecKey,
     SpecObjectMissing,

@@ -12,7 +12,12 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 
 from daemon.core.errors import SpecStoreError
-from daemon.spec_store.base import SpecObjectMissing, SpecStore, StoredObject, validate_key
+from daemon.spec_store.base import (
+    SpecObjectMissing,
+    SpecStore,
+    StoredObject,
+    validate_key,
+)
 
 _EPOCH = datetime(2024, 1, 1, tzinfo=timezone.utc)
 

@@ -17,7 +17,7 @@ from typing import Any, Callable
 from peewee import Database
 
 from daemon.core.errors import SpecStoreError
-from daemon.store.events import record_events, record_sync_outcome
+from daemon.core.timefmt import utcnow
 from daemon.spec_store import SpecObjectMissing, SpecStore, StoredObject
 from daemon.spec_sync.fetch import fetch_and_parse
 from daemon.spec_sync.persist import (
@@ -31,8 +31,8 @@ from daemon.spec_sync.persist import (
 )
 from daemon.spec_sync.resolve import resolve, source_of
 from daemon.store.bulk import Statement
+from daemon.store.events import record_events, record_sync_outcome
 from daemon.store.models import SpecFile
-from daemon.core.timefmt import utcnow
 
 log = logging.getLogger(__name__)
 

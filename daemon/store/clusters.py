@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Iterable
 
 from daemon.core.config import ClusterConfig
-from daemon.store.models import Cluster
 from daemon.core.timefmt import utcnow
+from daemon.store.models import Cluster
 
 
 def upsert_clusters(configs: Iterable[ClusterConfig]) -> None:

@@ -13,14 +13,12 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from datetime import datetime, timedelta
 
 from peewee import IntegrityError
 
 from daemon.core.errors import UserError
-from daemon.core.timefmt import ago
+from daemon.core.timefmt import ago, utcnow
 from daemon.store.models import DaemonLease
-from daemon.core.timefmt import utcnow
 
 LEASE_KEY = "daemon"
 

@@ -10,7 +10,12 @@ import pytest
 
 from basecamp_cli.main import main
 from daemon.store.db import connect
-from daemon.store.migrations import LATEST_VERSION, MIGRATIONS, SchemaMigration, current_version
+from daemon.store.migrations import (
+    LATEST_VERSION,
+    MIGRATIONS,
+    SchemaMigration,
+    current_version,
+)
 from daemon.store.models import Cluster, Workflow
 from tests.specs import spec_yaml
 
@@ -341,3 +346,20 @@ def test_readers_do_not_create_or_upgrade_a_schema(tmp_path, monkeypatch, capsys
     assert current_version(db) == behind
     assert main(["db", "upgrade"]) == 0
     assert main(["workflow", "list"]) == 0
+
+
+def test_empty_tables_say_why_and_what_to_do_next(project, capsys):
+    capsys.readouterr()
+    assert main(["clusters"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("No Airflow cluster is configured.")
+    assert 'url = "https://airflow.example.com"' in out and "`basecamp demo`" in out
+    assert main(["workflow", "history"]) == 0
+    assert capsys.readouterr().out.startswith("No Airflow cluster is configured.")
+    assert main(["workflow", "history", "-d", "ds.none"]) == 0
+    assert capsys.readouterr().out.strip() == "No runs match."
+    add_unreachable_cluster(project)
+    capsys.readouterr()
+    assert main(["workflow", "history"]) == 0
+    assert re.search(r"^No runs synced:\ndp-airflow: never reached: cannot reach Airflow cluster "
+                     "dp-airflow", capsys.readouterr().out)

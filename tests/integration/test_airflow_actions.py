@@ -15,16 +15,16 @@ from daemon.actions import enqueue
 from daemon.actions.context import ExecContext
 from daemon.actions.executor import ActionExecutor
 from daemon.airflow import AirflowClient
-from daemon.store.clusters import upsert_clusters
 from daemon.core.config import parse_config
 from daemon.run_sync import RunSync
 from daemon.spec_store import LocalSpecStore
 from daemon.spec_sync import SpecSync
+from daemon.store.clusters import upsert_clusters
 from daemon.store.models import Action, Run, Workflow
 from tests.airflow_server import wait_for_dag
 from tests.integration.conftest import POLL, TEAM, cluster_for
-from tests.waiting import wait_until
 from tests.specs import spec_yaml
+from tests.waiting import wait_until
 
 PARAMS = (
     "parameters:\n"

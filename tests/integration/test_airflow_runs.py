@@ -12,17 +12,16 @@ from datetime import datetime, timezone
 import pytest
 
 from daemon.airflow import AirflowClient, AirflowConflict, AirflowServerError
-from daemon.store.clusters import upsert_clusters
-
-from daemon.run_sync.health import check_cluster
 from daemon.run_sync import RunSync
+from daemon.run_sync.health import check_cluster
 from daemon.spec_store import LocalSpecStore
 from daemon.spec_sync import SpecSync
+from daemon.store.clusters import upsert_clusters
 from daemon.store.models import Cluster, Run, TaskInstance, Workflow
 from tests.airflow_server import restart_airflow, wait_for_dag
 from tests.integration.conftest import POLL, TEAM, cluster_for
-from tests.waiting import wait_until
 from tests.specs import spec_yaml
+from tests.waiting import wait_until
 
 PARAMS = (
     "parameters:\n"

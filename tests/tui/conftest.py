@@ -11,7 +11,15 @@ from peewee import Database
 
 from basecamp_tui.app import BasecampApp
 from daemon.core.config import Config, parse_config
-from daemon.store.models import Action, Cluster, DaemonLease, Event, Run, SyncState, Workflow
+from daemon.store.models import (
+    Action,
+    Cluster,
+    DaemonLease,
+    Event,
+    Run,
+    SyncState,
+    Workflow,
+)
 from tests.waiting import pilot_until
 
 NOW = datetime(2025, 6, 2, 9, 0, 0, tzinfo=timezone.utc)

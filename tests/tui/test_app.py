@@ -6,13 +6,15 @@ import re
 from typing import Any
 
 import pytest
+from textual.geometry import Region
 from textual.screen import Screen
 
+from basecamp_tui.app import BasecampApp
 from basecamp_tui.help import HelpScreen
 from daemon.actions.queue import touch
 from daemon.store.models import Action
+from tests.tui.conftest import cell, fixed_clock, loaded, make_config
 from tests.waiting import pilot_until
-from tests.tui.conftest import cell, loaded
 
 pytestmark = pytest.mark.anyio
 
@@ -313,3 +315,21 @@ async def test_q_quits(make_app):
         await started(app, pilot)
         await pilot.press("q")
     assert not app.is_running
+
+
+async def test_empty_tabs_say_why_and_what_to_do_next(store):
+    """A store with nothing in it (a newcomer's first look): every tab says what to do."""
+    app = BasecampApp(make_config(store), clock=fixed_clock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        main = app.main
+        assert main.workflows.empty_message.startswith("The daemon is not running (never started")
+        runs = main.runs.empty_message
+        assert runs.startswith("No Airflow cluster is configured.")
+        assert '[[clusters]]\nname = "my-airflow"' in runs and "`basecamp demo`" in runs
+        assert main.tables["clusters"].empty_message == runs
+        await pilot.press("2")
+        await pilot.pause()
+        lines = main.runs.render_lines(Region(0, 0, *main.runs.size))
+        screen = "\n".join(line.text for line in lines)
+        assert "No Airflow cluster is configured." in screen

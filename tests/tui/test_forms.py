@@ -18,8 +18,16 @@ from basecamp_tui.forms import (
     TriggerRequest,
 )
 from daemon.specs import DatasetSpec, parse_spec
+from tests.tui.detail_data import (
+    CLICKS,
+    CLICKS_YAML,
+    SPEND,
+    SPEND_YAML,
+    build_store,
+    plain,
+    settle,
+)
 from tests.waiting import pilot_until
-from tests.tui.detail_data import CLICKS, CLICKS_YAML, SPEND, SPEND_YAML, build_store, plain, settle
 
 pytestmark = pytest.mark.anyio
 NO_RESULT = object()

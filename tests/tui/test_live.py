@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from basecamp_tui.messages import StoreChanged
-from tests.waiting import pilot_until
 from tests.tui.conftest import cell, loaded
+from tests.waiting import pilot_until
 
 pytestmark = pytest.mark.anyio
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,10 +15,9 @@ from basecamp_tui.forms import BackfillForm, ConfirmDialog, StopDialog, TriggerF
 from basecamp_tui.messages import StoreChanged
 from basecamp_tui.requests import READ_ONLY_MESSAGE
 from basecamp_tui.screens import RunDetailScreen, WorkflowDetailScreen
-from daemon.core.config import parse_config
 from daemon.actions.permissions import OVERRIDDEN_RUN, overridden_pause_message
+from daemon.core.config import parse_config
 from daemon.store.models import Action, Cluster, TaskInstance, TaskLog
-from tests.waiting import pilot_until
 from tests.tui.detail_data import (
     CLICKS,
     FAILED_RUN,
@@ -31,6 +30,7 @@ from tests.tui.detail_data import (
     plain,
     settle,
 )
+from tests.waiting import pilot_until
 
 pytestmark = pytest.mark.anyio
 

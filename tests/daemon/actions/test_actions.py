@@ -13,13 +13,13 @@ import pytest
 from daemon.actions import enqueue
 from daemon.actions.context import ExecContext
 from daemon.actions.executor import ActionExecutor
+from daemon.actions.permissions import GITOPS, OVERRIDDEN_RUN
 from daemon.airflow import AirflowClient
-from daemon.store.clusters import upsert_clusters
 from daemon.core.config import ClusterConfig, parse_config
 from daemon.core.errors import NotFoundError, UserError
-from daemon.actions.permissions import GITOPS, OVERRIDDEN_RUN
 from daemon.spec_store import LocalSpecStore
 from daemon.spec_sync import SpecSync
+from daemon.store.clusters import upsert_clusters
 from daemon.store.models import Action, Event, Run, Workflow
 from tests.sim_airflow import SimAirflow
 from tests.specs import spec_yaml

@@ -12,7 +12,6 @@ from types import SimpleNamespace
 import pytest
 
 from daemon.actions.dispatch import ActionDispatcher, lane_of
-
 from tests.waiting import wait_until
 
 

@@ -11,7 +11,7 @@ import sys
 import httpx
 import pytest
 
-from daemon.airflow import AirflowPermissionError, AirflowAuthError, AirflowServerError
+from daemon.airflow import AirflowAuthError, AirflowPermissionError, AirflowServerError
 from daemon.airflow.auth import jwt_exp
 from tests.daemon.airflow.conftest import PASSWORD, jwt_valid_for, make_jwt, token_route
 

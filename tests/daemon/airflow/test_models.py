@@ -6,9 +6,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from daemon.core.timefmt import iso_z
 from daemon.airflow.logs import render_log, tail
 from daemon.airflow.models import dag_run_from_json, parse_datetime
+from daemon.core.timefmt import iso_z
 
 UTC = timezone.utc
 

@@ -18,8 +18,8 @@ from daemon.airflow import (
     AirflowServerError,
     AirflowTimeout,
 )
-from daemon.core.retry_after import retry_after_seconds
 from daemon.core.errors import TransientError
+from daemon.core.retry_after import retry_after_seconds
 
 RUN = "/api/v2/dags/d/dagRuns/r"
 RUN_JSON = {"dag_id": "d", "dag_run_id": "r", "state": "running"}

@@ -8,11 +8,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from daemon.airflow import AirflowClient
-from daemon.store.clusters import upsert_clusters
 from daemon.core.config import ClusterConfig
 from daemon.run_sync import RunSync
 from daemon.spec_store import MemorySpecStore
 from daemon.spec_sync import SpecSync
+from daemon.store.clusters import upsert_clusters
 from daemon.store.models import Event, Run, TaskInstance, Workflow
 from tests.sim_airflow import SimAirflow
 from tests.specs import spec_yaml

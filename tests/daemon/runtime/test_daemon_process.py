@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,10 +20,10 @@ import pytest
 from basecamp_cli.main import main
 from daemon.store.db import open_store
 from daemon.store.models import Action, DaemonLease, Workflow
-from tests.waiting import wait_until
 from tests.sim_airflow import SimAirflow
 from tests.sim_server import serve_sim
 from tests.specs import spec_yaml
+from tests.waiting import wait_until
 
 COMMAND = [sys.executable, "-c", "import sys; from basecamp_cli.main import main; sys.exit(main())"]
 

@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from daemon.spec_store import LocalSpecStore, MemorySpecStore, S3SpecStore, SpecStore, StoredObject
+from daemon.spec_store import (
+    LocalSpecStore,
+    MemorySpecStore,
+    S3SpecStore,
+    SpecStore,
+    StoredObject,
+)
 from daemon.spec_sync import SpecSync
 from daemon.store.models import Event, SpecFile, SyncState, Workflow
 from tests.specs import spec_yaml

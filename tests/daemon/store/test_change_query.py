@@ -15,7 +15,15 @@ from peewee import Database
 
 from daemon.core.states import SourceType
 from daemon.read.changes import OVERLAP, StoreReader
-from daemon.store.models import Action, Cluster, DaemonLease, Event, Run, SyncState, Workflow
+from daemon.store.models import (
+    Action,
+    Cluster,
+    DaemonLease,
+    Event,
+    Run,
+    SyncState,
+    Workflow,
+)
 
 NOW = datetime(2026, 11, 23, 8, 0, 0, 250000, tzinfo=timezone.utc)
 STAMP = NOW - timedelta(hours=1)

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from peewee import Database
 
+from daemon.core.timefmt import utcnow
 from daemon.read.status import DaemonStatus, daemon_status
 from daemon.store.db import close_connection
 from daemon.store.lease import LEASE_KEY, Lease, StoreHeld
 from daemon.store.models import DaemonLease
-from daemon.core.timefmt import utcnow
 
 STALE_AFTER = 30.0
 

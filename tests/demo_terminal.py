@@ -1,0 +1,83 @@
+"""``basecamp demo`` in a pseudo-terminal, as a user starts it: for the demo's tests and
+its benchmark."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import select
+import signal
+import sqlite3
+import struct
+import sys
+import termios
+import time
+from pathlib import Path
+
+
+class Demo:
+    """``basecamp demo`` in a pseudo-terminal of its own, as a user starts it."""
+
+    def __init__(self, cache: Path, size: tuple[int, int] = (120, 40),
+                 env: dict[str, str] | None = None) -> None:
+        self.cache = cache
+        self.pid, self.terminal = pty.fork()
+        if self.pid == 0:  # the child: the terminal's session leader
+            os.environ.update(env or {})
+            os.environ["XDG_CACHE_HOME"] = str(cache)
+            os.environ["TERM"] = "xterm-256color"
+            os.execv(sys.executable, [sys.executable, "-m", "basecamp_cli.main", "demo"])
+        columns, rows = size
+        fcntl.ioctl(self.terminal, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+        self.output = bytearray()
+
+    def read(self) -> None:
+        """Drain what the demo printed (a pty whose buffer fills would block it)."""
+        while True:
+            try:
+                ready, _, _ = select.select([self.terminal], [], [], 0)
+                if not ready:
+                    return
+                chunk = os.read(self.terminal, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            self.output.extend(chunk)
+
+    def runs(self) -> int:
+        store = self.cache / "basecamp" / "demo" / "basecamp.db"
+        if not store.exists():
+            return 0
+        try:
+            with sqlite3.connect(store) as db:
+                return db.execute("SELECT count(*) FROM run").fetchone()[0]
+        except sqlite3.Error:
+            return 0
+
+    def wait_exit(self, timeout: float = 60) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.read()
+            pid, code = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                return code
+            time.sleep(0.2)
+        os.kill(self.pid, signal.SIGKILL)
+        raise AssertionError(f"the demo did not end; it printed:\n{self.output[-3000:]!r}")
+
+
+def started_by(cache: Path) -> list[int]:
+    """Processes whose environment names this demo's cache: everything it started."""
+    marker = f"XDG_CACHE_HOME={cache}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                environ = Path(f"/proc/{entry}/environ").read_bytes()
+            except OSError:
+                continue
+            if marker in environ.split(b"\0"):
+                found.append(int(entry))
+    return found
