@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from basecamp_cli.operate import clear_command, mark_command
 from basecamp_cli.options import global_options, globals_of
 from basecamp_cli.output import print_json, render, short_time
 from basecamp_cli.store import open_for_cli
@@ -257,3 +258,7 @@ def status(ctx: click.Context, run_id: str) -> None:
     render("table", [detail], HISTORY_COLUMNS, "")
     click.echo()
     render("table", detail["tasks"], TASK_COLUMNS, "No task instances synced yet.")
+
+
+workflow.add_command(clear_command)
+workflow.add_command(mark_command)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from textual.app import App
@@ -27,6 +28,15 @@ from daemon.read.actions import ActionRow
 from daemon.read.changes import StoreReader
 
 FAILED_STATES = (ActionState.FAILED, ActionState.REJECTED)
+
+
+@dataclass
+class _Batch:
+    """Actions queued together (one per selected row), reported together."""
+
+    label: str
+    waiting: set[int]
+    outcomes: list[ActionRow] = field(default_factory=list)
 
 
 class BasecampApp(App):
@@ -48,6 +58,7 @@ class BasecampApp(App):
         self.clock: Callable[[], datetime] = clock or utcnow
         self.requests: ActionRequests | None = None
         self.tracked: set[int] = set()
+        self.batches: list[_Batch] = []
         self.open_actions: dict[int, ActionRow] = {}
         self._finished: dict[int, ActionRow] = {}
         self.first_load_done = False
@@ -85,6 +96,7 @@ class BasecampApp(App):
                 self._finished[action.id] = action
                 if action.id in self.tracked:
                     self._notify_outcome(action)
+                self._batch_progress(action.id)
         if len(self._finished) > 500:
             for old in sorted(self._finished)[:-200]:
                 del self._finished[old]
@@ -109,6 +121,38 @@ class BasecampApp(App):
             return
         self.tracked.add(action_id)
         self.watcher.poke()
+
+    def track_batch(self, action_ids: list[int], label: str) -> None:
+        """One notification when all these actions are carried out: the counts, and the
+        failures named (an action on many rows)."""
+        batch = _Batch(label, set(action_ids))
+        self.batches.append(batch)
+        for action_id in action_ids:
+            self._batch_progress(action_id)
+        self.watcher.poke()
+
+    def _batch_progress(self, action_id: int) -> None:
+        finished = self._finished.get(action_id)
+        if finished is None:
+            return
+        for batch in list(self.batches):
+            if action_id in batch.waiting:
+                batch.waiting.discard(action_id)
+                batch.outcomes.append(finished)
+                if not batch.waiting:
+                    self.batches.remove(batch)
+                    self._notify_batch(batch)
+
+    def _notify_batch(self, batch: _Batch) -> None:
+        failed = [a for a in batch.outcomes if a.state in FAILED_STATES]
+        lines = [f"{batch.label}: {len(batch.outcomes) - len(failed)} done"
+                 + (f", {len(failed)} failed" if failed else "")]
+        lines += [f"{a.target}: {a.message or a.error or a.state}" for a in failed[:5]]
+        if len(failed) > 5:
+            lines.append(f"… and {len(failed) - 5} more (Events tab)")
+        self.notify("\n".join(lines), title="Actions carried out",
+                    severity="error" if failed else "information", markup=False,
+                    timeout=10 if failed else 5)
 
     def _notify_outcome(self, action: ActionRow) -> None:
         self.tracked.discard(action.id)

@@ -20,15 +20,23 @@ from rich.text import Text
 from textual.app import App
 from textual.screen import Screen
 
-from basecamp_tui.forms import BackfillForm, ConfirmDialog, StopDialog, TriggerForm
+from basecamp_tui.forms import (
+    BackfillForm,
+    ConfirmDialog,
+    MarkDialog,
+    StopDialog,
+    TriggerForm,
+)
 from basecamp_tui.forms.backfill import BackfillRequest
 from basecamp_tui.forms.trigger import TriggerRequest
-from daemon.actions import checked_run, checked_target, enqueue
+from daemon.actions import checked_run, checked_target, enqueue, wait_for
 from daemon.core.errors import BasecampError, UserError
-from daemon.core.states import WorkflowStatus
+from daemon.core.states import ActionState, WorkflowStatus
 
 log = logging.getLogger(__name__)
 
+PREVIEW_SECONDS = 30.0
+"""How long the clear waits for Airflow's preview through the daemon."""
 READ_ONLY_MESSAGE = "read-only: actions are disabled (started with --read-only)"
 
 
@@ -65,6 +73,24 @@ class ActionRequests:
         params = {"task_id": task_id, "try_number": int(try_number), "map_index": int(map_index)}
         label = f"log of {task_id} (try {try_number})"
         self._start(self._enqueue, "fetch_log", run_id, None, params, None, label)
+
+    def clear(self, run_ids: list[str], task_ids: list[str] | None = None) -> None:
+        """``c``: ask the daemon for Airflow's own preview of the clear (its dry run), show
+        which task instances it clears, then queue one clear per run."""
+        self._start(self._prepare_clear, list(run_ids), task_ids)
+
+    def mark(self, run_ids: list[str], task_id: str | None = None) -> None:
+        """``M``: success or failed, for the runs (or one task of one run)."""
+        self._start(self._prepare_mark, list(run_ids), task_id)
+
+    def pause_many(self, datasets: list[str]) -> None:
+        """``p`` on several workflows: one question, one action each. All paused:
+        unpause them; otherwise pause them."""
+        self._start(self._prepare_pause_many, list(datasets))
+
+    def stop_many(self, run_ids: list[str]) -> None:
+        """``s`` on several runs: one question (and reason), one stop each."""
+        self._start(self._prepare_stop_many, list(run_ids))
 
     def sync_now(self) -> None:
         """``r``: queue a spec sync and a run sync."""
@@ -128,6 +154,101 @@ class ActionRequests:
                             f"stop {public_id}")
 
         self._ask(StopDialog(public_id, status=run.status), answered)
+
+    def _prepare_clear(self, run_ids: list[str], task_ids: list[str] | None) -> None:
+        runs = [checked_run("clear", run_id) for run_id in run_ids]
+        params = {"task_ids": task_ids or [], "failed_only": not task_ids, "downstream": True}
+        previews = {}
+        for run in runs:
+            action = enqueue("clear", run.public_id, params={**params, "dry_run": True})
+            outcome = wait_for(action.id, PREVIEW_SECONDS)
+            if outcome.state != ActionState.DONE:
+                raise UserError(f"No preview of the clear from the daemon for {run.public_id}: "
+                                + (outcome.message or "is the daemon running? (basecamp daemon)"))
+            previews[run.public_id] = (outcome.result or {}).get("task_instances") or []
+        to_clear = {run_id: tasks for run_id, tasks in previews.items() if tasks}
+        if not to_clear:
+            what = "the named tasks" if task_ids else "no failed task"
+            self.app.call_from_thread(self._notify_error, f"Nothing to clear: {what} in "
+                                      f"{len(runs)} run(s) (Airflow's answer).")
+            return
+        clusters = {run.cluster for run in runs if run.public_id in to_clear}
+        count = sum(len(tasks) for tasks in to_clear.values())
+        question = Text(f"Clear {count} task instance(s) in {len(to_clear)} run(s)"
+                        f"{f' on {len(clusters)} clusters' if len(clusters) > 1 else ''}?")
+        detail = Text(style="dim")
+        for run_id, tasks in list(to_clear.items())[:8]:
+            detail.append(f"{run_id}: {', '.join(tasks)}\n")
+        if len(to_clear) > 8:
+            detail.append(f"… and {len(to_clear) - 8} more runs\n")
+        detail.append("Airflow runs them again (its own preview).")
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._start(self._enqueue_many, "clear", list(to_clear),
+                            {**params, "dry_run": False}, None, "clear")
+
+        self._ask(ConfirmDialog(question, detail=detail, confirm_label="Clear"), answered)
+
+    def _prepare_mark(self, run_ids: list[str], task_id: str | None) -> None:
+        runs = [checked_run("mark", run_id) for run_id in run_ids]
+        what = Text(f"task {task_id} of {runs[0].public_id}" if task_id and len(runs) == 1
+                    else runs[0].public_id if len(runs) == 1 else f"{len(runs)} runs")
+        effect = ("Airflow sets the task's state; downstream tasks follow their trigger rules."
+                  if task_id else "Airflow sets the run's state; tasks still running end on "
+                  "their own.")
+
+        def chosen(state: str | None) -> None:
+            if state:
+                self._start(self._enqueue_many, "mark", [run.public_id for run in runs],
+                            {"state": state, "task_id": task_id}, None, f"mark {state}")
+
+        self._ask(MarkDialog(what, effect), chosen)
+
+    def _prepare_pause_many(self, datasets: list[str]) -> None:
+        rows = [checked_target("pause", dataset) for dataset in datasets]
+        paused = all(row.is_paused or row.status == WorkflowStatus.PAUSED for row in rows)
+        kind = "unpause" if paused else "pause"
+        question = Text(f"{kind.capitalize()} {len(rows)} workflows?")
+        detail = Text(", ".join(row.dataset_name for row in rows[:12])
+                      + (f" … and {len(rows) - 12} more" if len(rows) > 12 else ""), style="dim")
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._start(self._enqueue_many, kind, datasets, None, None, kind)
+
+        self._ask(ConfirmDialog(question, detail=detail, confirm_label=kind.capitalize()),
+                  answered)
+
+    def _prepare_stop_many(self, run_ids: list[str]) -> None:
+        runs = [run for run in (checked_run("stop", run_id) for run_id in run_ids) if run.active]
+        if not runs:
+            raise UserError("None of the selected runs is running: nothing to stop.")
+
+        def answered(reason: str | None) -> None:
+            if reason is not None:
+                self._start(self._enqueue_many, "stop", [run.public_id for run in runs], None,
+                            reason, "stop")
+
+        self._ask(StopDialog(f"{len(runs)} runs"), answered)
+
+    def _enqueue_many(self, kind: str, targets: list[str], params: dict[str, Any] | None,
+                      reason: str | None, label: str) -> None:
+        """One action per target; a target the store refuses is reported with the rest."""
+        ids, refused = [], []
+        for target in targets:
+            try:
+                ids.append(enqueue(kind, target, params=params, reason=reason,
+                                   max_spec_bytes=self.app.config.storage.max_spec_bytes).id)
+            except BasecampError as exc:
+                refused.append(f"{target}: {exc}")
+        if refused:
+            self.app.call_from_thread(self._notify_error, f"{label}: {len(refused)} refused\n"
+                                      + "\n".join(refused[:5]))
+        if ids:
+            self.app.call_from_thread(self.app.track_batch, ids, f"{label} ×{len(ids)}")
+            self.app.call_from_thread(self.app.notify, f"Queued: {label} ×{len(ids)}",
+                                      markup=False)
 
     def submit_run(self, dataset: str, source_type: str | None, params: dict[str, Any]) -> None:
         """Queue a run with ``params`` (``{"parameters": {...}, "force": bool}``) as given;

@@ -15,6 +15,8 @@ import termios
 import time
 from pathlib import Path
 
+from basecamp_cli.demo.airflow import alive, processes_in
+
 
 class Demo:
     """``basecamp demo`` in a pseudo-terminal of its own, as a user starts it."""
@@ -47,7 +49,12 @@ class Demo:
             self.output.extend(chunk)
 
     def runs(self) -> int:
-        store = self.cache / "basecamp" / "demo" / "basecamp.db"
+        return self.count_runs(self.cache)
+
+    @staticmethod
+    def count_runs(cache: Path) -> int:
+        """Runs in the demo store of ``cache`` (0 before there is one)."""
+        store = cache / "basecamp" / "demo" / "basecamp.db"
         if not store.exists():
             return 0
         try:
@@ -69,15 +76,17 @@ class Demo:
 
 
 def started_by(cache: Path) -> list[int]:
-    """Processes whose environment names this demo's cache: everything it started."""
+    """Processes of this demo: those whose environment names its cache (the daemon, the
+    reaper, Airflow's standalone and most of its children), and those working in its
+    directory (task processes that cleared their environment)."""
     marker = f"XDG_CACHE_HOME={cache}".encode()
-    found = []
+    found = set(processes_in(cache))
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 environ = Path(f"/proc/{entry}/environ").read_bytes()
             except OSError:
                 continue
-            if marker in environ.split(b"\0"):
-                found.append(int(entry))
-    return found
+            if marker in environ.split(b"\0") and alive(int(entry)):
+                found.add(int(entry))
+    return sorted(found)

@@ -171,6 +171,7 @@ class SimAirflow:
         routes = [
             ("POST", r"/auth/token", self._token),
             ("GET", r"/api/v2/version", lambda r: httpx.Response(200, json={"version": "3.3.2", "git_version": None})),
+            ("GET", r"/api/v2/importErrors", lambda r: httpx.Response(200, json={"import_errors": [], "total_entries": 0})),
             ("GET", r"/api/v2/monitor/health", lambda r: httpx.Response(200, json={"metadatabase": {"status": "healthy"}})),
             ("GET", r"/api/v2/dags", self._list_dags),
             ("GET", r"/api/v2/dags/(?P<dag>[^/~]+)", self._get_dag),

@@ -208,8 +208,10 @@ class LocalAirflow:
 
     def stop(self, timeout: float = 20.0) -> None:
         """SIGTERM the process group and every process below it (some move to groups of
-        their own), then SIGKILL what is left."""
+        their own), then SIGKILL what is left; then whatever still runs in Airflow's home
+        (a task's process can outlive the worker that started it)."""
         stop_process_tree(self.process, timeout)
+        terminate_pids(processes_in(self.home), timeout=10)
 
     def restart(self, timeout: float = START_TIMEOUT) -> None:
         """Start again on the same port, home and database (after :meth:`stop`)."""
@@ -247,6 +249,49 @@ def terminate_tree(root: int, timeout: float = 20.0,
             if not _group_alive(root) and not pids:
                 return
             time.sleep(0.2)
+
+
+def processes_in(directory: Path) -> list[int]:
+    """Processes working in ``directory`` or below: everything Airflow's standalone
+    started there, also what left its process group and session and cleared its
+    environment (a task's supervisor does both). Never this process or its parents."""
+    ours = {os.getpid()}
+    pid = os.getpid()
+    while pid > 1:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                pid = int(stat.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+        ours.add(pid)
+    root = str(directory.resolve())
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) in ours:
+            continue
+        try:
+            cwd = os.readlink(f"/proc/{entry}/cwd")
+        except OSError:
+            continue
+        if (cwd == root or cwd.startswith(root + os.sep)) and alive(int(entry)):
+            found.append(int(entry))
+    return found
+
+
+def terminate_pids(pids: list[int], timeout: float) -> None:
+    """SIGTERM ``pids``, then SIGKILL those still there after ``timeout``."""
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+        deadline = time.monotonic() + wait
+        while pids and time.monotonic() < deadline:
+            pids = [pid for pid in pids if alive(pid)]
+            time.sleep(0.2)
+        if not pids:
+            return
 
 
 def _signal_group(pgid: int, sig: int) -> None:

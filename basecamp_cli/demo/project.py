@@ -8,6 +8,7 @@ and then and one that is slow.
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ TASK_SECONDS = 8
 """How long each placeholder query runs: long enough to watch a run move."""
 
 _HEAD = 'type: Dataset\nowner: {owner}\nteam: "@demo"\ndescription: {description}\n'
+"""The lines every demo spec shares (the description is written as a JSON string)."""
 SPECS: dict[str, str] = {
     "code/analytics/daily_clicks.yaml": """\
 name: iceberg.analytics.daily_clicks
@@ -141,7 +143,7 @@ def write_specs(where: DemoPaths) -> None:
         path = where.specs / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         name = template.split("\n", 1)[0].removeprefix("name: ")
-        head = _HEAD.format(owner="demo@example.com", description=DESCRIPTIONS[name])
+        head = _HEAD.format(owner="demo@example.com", description=json.dumps(DESCRIPTIONS[name]))
         path.write_text(template.format(head=head))
     (where.specs / "code" / "analytics" / "daily_clicks.sql").write_text(
         "SELECT day, count(*) FROM clicks WHERE day = '{{ params.execution_date }}' "

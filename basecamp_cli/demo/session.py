@@ -127,7 +127,8 @@ class DemoSession:
             self.reaper.wait()
         self.reaper = subprocess.Popen(
             [sys.executable, "-m", "basecamp_cli.demo.reaper", str(os.getpid()),
-             *map(str, roots)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+             str(self.where.airflow_home), *map(str, roots)], stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, start_new_session=True)
 
     def _wait_for_dag(self, dag_id: str) -> None:

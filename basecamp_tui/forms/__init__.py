@@ -1,7 +1,7 @@
 """Dialogs and forms the dashboard shows before it queues an action."""
 
 from basecamp_tui.forms.backfill import BackfillForm, BackfillRequest
-from basecamp_tui.forms.dialogs import ConfirmDialog, StopDialog
+from basecamp_tui.forms.dialogs import ConfirmDialog, MarkDialog, StopDialog
 from basecamp_tui.forms.params import ParameterFields
 from basecamp_tui.forms.trigger import TriggerForm, TriggerRequest
 
@@ -9,6 +9,7 @@ __all__ = [
     "BackfillForm",
     "BackfillRequest",
     "ConfirmDialog",
+    "MarkDialog",
     "ParameterFields",
     "StopDialog",
     "TriggerForm",

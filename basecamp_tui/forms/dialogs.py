@@ -112,3 +112,36 @@ class StopDialog(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class MarkDialog(ModalScreen[str | None]):
+    """Mark runs (or a task) success or failed: dismisses with the state, or None."""
+
+    DEFAULT_CSS = "MarkDialog { align: center middle; }\n" + DIALOG_CSS
+    BINDINGS = [
+        Binding("s", "choose('success')", "Success", id="mark.success"),
+        Binding("f", "choose('failed')", "Failed", id="mark.failed"),
+        Binding("escape", "choose(None)", "Cancel", id="mark.cancel"),
+    ]
+
+    def __init__(self, what: Text, effect: str) -> None:
+        super().__init__()
+        self.what = what
+        self.effect = effect
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(Text.assemble("Mark ", self.what, " as…"), classes="dialog-title",
+                         id="question")
+            yield Static(Text(self.effect, style="dim"), id="detail")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Success (s)", variant="success", id="success")
+                yield Button("Failed (f)", variant="error", id="failed")
+                yield Button("Cancel", id="cancel")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(None if event.button.id == "cancel" else event.button.id)
+
+    def action_choose(self, state: str | None) -> None:
+        self.dismiss(state)

@@ -27,7 +27,7 @@ from basecamp_tui.text import clean, duration_text, literal, time_text
 from daemon.core.timefmt import span, when
 from daemon.read.runs import RunDetail, TaskLogView, TaskView, run_detail, task_log
 
-ACTION_KEYS = ("stop", "logs")
+ACTION_KEYS = ("stop", "logs", "clear", "mark")
 RELOAD_ON = frozenset({"runs", "tasks", "actions"})
 
 
@@ -81,6 +81,10 @@ class RunDetailScreen(Screen[None]):
         Binding("s", "stop", "Stop run", id="stop", tooltip="Stop this run (asks for a reason)"),
         Binding("l", "logs", "Fetch log", id="logs",
                 tooltip="Fetch the selected task's log through the daemon"),
+        Binding("c", "clear", "Clear task", id="clear",
+                tooltip="Retry the selected task and what depends on it (Airflow's preview)"),
+        Binding("M", "mark", "Mark task", id="mark",
+                tooltip="Mark the selected task success or failed"),
     ]
 
     def __init__(self, run_id: str) -> None:
@@ -276,6 +280,16 @@ class RunDetailScreen(Screen[None]):
     def action_stop(self) -> None:
         run = self.data.run if self.data else None
         requests_for(self.app).stop(run.public_id if run else self.run_id)
+
+    def action_clear(self) -> None:
+        key, run = self.selected_task(), self.data.run if self.data else None
+        if run is not None:
+            requests_for(self.app).clear([run.public_id], [key.task_id] if key else None)
+
+    def action_mark(self) -> None:
+        key, run = self.selected_task(), self.data.run if self.data else None
+        if run is not None:
+            requests_for(self.app).mark([run.public_id], key.task_id if key else None)
 
     def action_logs(self) -> None:
         key = self.selected_task()

@@ -70,6 +70,7 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "livetable--header", "livetable--cursor", "livetable--even-row", "livetable--odd-row",
+        "livetable--selected",
     }
     DEFAULT_CSS = """
     LiveTable {
@@ -105,6 +106,10 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
             background: $block-cursor-blurred-background;
             color: $block-cursor-blurred-foreground;
             text-style: $block-cursor-blurred-text-style;
+        }
+        & > .livetable--selected {
+            background: $accent 30%;
+            text-style: bold;
         }
     }
     """
@@ -159,6 +164,7 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         self.__lines: LRUCache[str, tuple[tuple[Text, ...], tuple[Any, ...], Strip]] = LRUCache(512)
         """A row's painted line (styled, cropped), by key."""
         self.__empty: list[str] = []
+        self.__selection: set[str] = set()
         self.virtual_size = Size(self.__table_width, HEADER)
 
     @property
@@ -257,6 +263,41 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         key = self.cursor_key
         return None if key is None else self.model.get(key)
 
+    # --- selecting rows for one action on many -------------------------------------------
+
+    @property
+    def selection(self) -> list[R]:
+        """The rows picked with ``space`` (or ``ctrl+a``) that are still in the table."""
+        return [self.model[key] for key in sorted(self.__selection) if key in self.model]
+
+    def toggle_selected(self) -> None:
+        """Pick or drop the cursor's row, and move the cursor on (as flowrs' ``V``)."""
+        key = self.cursor_key
+        if key is None:
+            return
+        self.__selection ^= {key}
+        self.__repaint([key])
+        self.action_cursor_down()
+
+    def select_matching(self) -> None:
+        """Pick every row the filters let through (shown or beyond the window)."""
+        self.__selection = set(self.matching)
+        self.__repaint(None)
+
+    def clear_selection(self) -> None:
+        if self.__selection:
+            keys = list(self.__selection)
+            self.__selection.clear()
+            self.__repaint(keys)
+
+    def __repaint(self, keys: list[str] | None) -> None:
+        if keys is None:
+            self.__lines.clear()
+        else:
+            for key in keys:
+                self.__lines.discard(key)
+        self.refresh()
+
     def row_key_at(self, index: int) -> str:
         return self.table_model.key_at(index)
 
@@ -284,9 +325,6 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         """Re-show the model after a filter or sort change, keeping the cursor's row."""
         self.table_model.rebuild()
         self.__window_changed(scroll=True)
-
-    def refilter(self) -> None:
-        self.rebuild()
 
     def apply(self, rows: Iterable[R], *, rerender: Iterable[str] = ()) -> None:
         """Upsert ``rows`` into the model and the table; re-render keys in ``rerender``."""
@@ -423,7 +461,8 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         styles = (self.rich_style, self.get_component_rich_style("livetable--header"),
                   self.get_component_rich_style("livetable--cursor"),
                   self.get_component_rich_style("livetable--even-row"),
-                  self.get_component_rich_style("livetable--odd-row"), self.zebra_stripes)
+                  self.get_component_rich_style("livetable--odd-row"), self.zebra_stripes,
+                  self.get_component_rich_style("livetable--selected"))
         if styles != self.__styles:
             # A theme, focus (cursor colour) or zebra change: paint every line anew.
             self.__styles = styles
@@ -447,12 +486,15 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
             return Strip.blank(width, self.__styles[0])
         key = window[index]
         cells = self.table_model.cells_of(key)
-        place = (index == self.__cursor, index % 2 if self.__styles[5] else -1, scroll_x, width)
+        place = (index == self.__cursor, index % 2 if self.__styles[5] else -1, scroll_x, width,
+                 key in self.__selection)
         cached = self.__lines.get(key)
         if cached is not None and cached[0] is cells and cached[1] == place:
             return cached[2]
-        base, _, cursor_style, even, odd, _ = self.__styles
+        base, _, cursor_style, even, odd, _, selected_style = self.__styles
         row_style = base if place[1] < 0 else (odd if place[1] else even)
+        if place[4]:
+            row_style = row_style + selected_style
         post = None
         if place[0]:
             row_style = row_style + cursor_style

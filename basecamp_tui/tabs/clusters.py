@@ -18,12 +18,21 @@ def health(row: ClusterRow) -> Text:
     return Text("● healthy", style=GOOD) if row.healthy else Text("✗ failing", style=BAD)
 
 
+def import_errors(row: ClusterRow) -> Text:
+    """``2: dags/x.py: SyntaxError…``: how many DAG files fail, and the first one."""
+    if not row.import_errors:
+        return literal(None)
+    first = row.import_errors[0]
+    return literal(f"{len(row.import_errors)}: {first.filename}: {first.summary}", WARN)
+
+
 class ClustersTable(LiveTable[ClusterRow]):
     COLUMNS = (
         Column("name", "Cluster", 14), Column("health", "Health", 13),
         Column("airflow", "Airflow", 8), Column("api", "API", 4),
         Column("latency", "Latency", 8), Column("age", "Data age", 9),
-        Column("error", "Last error", 40), Column("team", "Team", 16), Column("url", "URL", 36),
+        Column("error", "Last error", 40), Column("imports", "Import errors", 40),
+        Column("team", "Team", 16), Column("url", "URL", 36),
     )
     SORTS = (
         Sort("name", lambda r: r.name),
@@ -35,7 +44,8 @@ class ClustersTable(LiveTable[ClusterRow]):
         return not self.failed_only or row.healthy is False
 
     def haystack(self, row: ClusterRow) -> str:
-        return " ".join(filter(None, (row.name, row.team, row.url, row.last_error)))
+        return " ".join(filter(None, (row.name, row.team, row.url, row.last_error,
+                                      *(e.filename for e in row.import_errors))))
 
     def cells(self, row: ClusterRow, now: datetime) -> tuple[Text, ...]:
         latency = None if row.latency_ms is None else f"{row.latency_ms:.0f} ms"
@@ -44,5 +54,5 @@ class ClustersTable(LiveTable[ClusterRow]):
             data_age.stylize(BAD)
         error = literal(row.last_error.splitlines()[0] if row.last_error else "", WARN)
         return (Text(row.name), health(row), literal(row.airflow_version),
-                literal(row.api_version), literal(latency), data_age, error, literal(row.team),
-                literal(row.url))
+                literal(row.api_version), literal(latency), data_age, error,
+                import_errors(row), literal(row.team), literal(row.url))

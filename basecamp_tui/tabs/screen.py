@@ -120,8 +120,11 @@ class MainScreen(Screen):
         if changes.clusters is not None:
             self.clusters = changes.clusters
             teams = {row.team: row.name for row in changes.clusters}
-            rerender = list(workflows.model) if teams != workflows.clusters else []
-            workflows.clusters = teams
+            dag_errors = {row.team: row.factory_error for row in changes.clusters
+                          if row.factory_error}
+            changed = teams != workflows.clusters or dag_errors != workflows.dag_errors
+            rerender = list(workflows.model) if changed else []
+            workflows.clusters, workflows.dag_errors = teams, dag_errors
             self._fill(self.tables["clusters"], changes.clusters, changes.first)
             workflows.apply([], rerender=rerender)
         if changes.actions or changes.first:
@@ -222,6 +225,9 @@ class MainScreen(Screen):
             parts.append("failed only")
         if table.filter_text:
             parts.append(f"filter: {table.filter_text}")
+        picked = len(table.selection)
+        if picked:
+            parts.append(f"{picked} selected (space, ctrl+a; esc clears)")
         if self.open_sync:
             parts.append("⏳ sync queued")
         if self.app.read_only:
@@ -265,6 +271,10 @@ class MainScreen(Screen):
         self.table.focus()
 
     def action_back(self) -> None:
+        if self.table.selection:
+            self.table.clear_selection()
+            self.show_status()
+            return
         filter_input = self.query_one("#filter", Input)
         if filter_input.display or self.table.filter_text:
             filter_input.value = ""  # Changed clears the table's filter
@@ -346,8 +356,66 @@ class ActionsMainScreen(MainScreen, inherit_bindings=False):
         Binding(key("stop"), "stop", "Stop", id="stop", tooltip="Stop the run (confirm, reason)"),
         Binding(key("backfill"), "backfill", "Backfill", id="backfill", tooltip="Backfill a date range"),
         Binding(key("sync"), "sync", "Sync", id="sync", tooltip="Ask the daemon to sync now"),
+        Binding(key("clear"), "clear", "Clear", id="clear",
+                tooltip="Retry: clear the failed tasks (Airflow's own preview first)"),
+        Binding(key("mark"), "mark", "Mark", id="mark", tooltip="Mark runs success or failed"),
+        Binding(key("select"), "select", "Select", id="select", show=False,
+                tooltip="Pick the row for one action on many"),
+        Binding(key("select_all"), "select_all", "Select all", id="select_all", show=False,
+                tooltip="Pick every row the filter shows"),
         *VIEW_BINDINGS,
     ]
+    RUNS_ONLY = ("clear", "mark")
+    """Keys that act on runs: on the Runs tab (where ``c`` is clear, not the code filter)."""
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        on_runs = self.active_tab == "runs"
+        if action in self.RUNS_ONLY:
+            return on_runs
+        if action == "source" and parameters == ("code",):
+            return not on_runs
+        if action in ("select", "select_all"):
+            return self.active_tab in ("workflows", "runs")
+        return True
+
+    @on(TabbedContent.TabActivated)
+    def _keys_follow_the_tab(self) -> None:
+        self.refresh_bindings()
+
+    def selected_runs(self) -> list[RunRow]:
+        """The picked runs, else the cursor's run (or the running runs of the cursor's
+        workflow)."""
+        picked = [row for row in self.runs.selection if isinstance(row, RunRow)]
+        if picked and self.active_tab == "runs":
+            return picked
+        row = self.table.selected
+        if isinstance(row, RunRow):
+            return [row]
+        if isinstance(row, WorkflowRow):
+            return self.active_runs_of(row.dataset_name)
+        return []
+
+    def action_select(self) -> None:
+        self.table.toggle_selected()
+        self.show_status()
+
+    def action_select_all(self) -> None:
+        self.table.select_matching()
+        self.show_status()
+
+    def action_clear(self) -> None:
+        runs = self.selected_runs()
+        if not runs:
+            self.app.notify("Select a run first.", severity="warning")
+        elif requests := self._requests():
+            requests.clear([run.run_id for run in runs])
+
+    def action_mark(self) -> None:
+        runs = self.selected_runs()
+        if not runs:
+            self.app.notify("Select a run first.", severity="warning")
+        elif requests := self._requests():
+            requests.mark([run.run_id for run in runs])
 
     def _workflow_or_warn(self) -> tuple[str, str | None] | None:
         selected = self.selected_workflow()
@@ -362,7 +430,10 @@ class ActionsMainScreen(MainScreen, inherit_bindings=False):
         return requests
 
     def action_pause(self) -> None:
-        if (selected := self._workflow_or_warn()) and (requests := self._requests()):
+        picked = self.workflows.selection if self.active_tab == "workflows" else []
+        if len(picked) > 1 and (requests := self._requests()):
+            requests.pause_many(sorted({row.dataset_name for row in picked}))
+        elif (selected := self._workflow_or_warn()) and (requests := self._requests()):
             requests.toggle_pause(*selected)
 
     def action_trigger(self) -> None:
@@ -374,6 +445,11 @@ class ActionsMainScreen(MainScreen, inherit_bindings=False):
             requests.backfill(*selected)
 
     def action_stop(self) -> None:
+        picked = self.runs.selection if self.active_tab == "runs" else []
+        if len(picked) > 1:
+            if requests := self._requests():
+                requests.stop_many([run.run_id for run in picked])
+            return
         row = self.table.selected
         if isinstance(row, RunRow):
             run_ids = [row.run_id]

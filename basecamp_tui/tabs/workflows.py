@@ -44,6 +44,8 @@ class WorkflowsTable(LiveTable[WorkflowRow]):
         self.last_runs: dict[str, LastRun] = {}
         self.clusters: dict[str, str] = {}
         """Cluster name by team."""
+        self.dag_errors: dict[str, str] = {}
+        """Why no DAG of a team is built (its cluster's DAG factory fails to import)."""
         self.pending: dict[str, list[str]] = {}
         """Open action kinds by dataset name."""
 
@@ -76,7 +78,8 @@ class WorkflowsTable(LiveTable[WorkflowRow]):
         else:
             last_cell = status_text(last.status)
             last_cell.append(" " + (when(last.at, precision="short") if last.at else ""))
-        error = literal(row.spec_error.splitlines()[0] if row.spec_error else "", WARN)
+        problem = row.spec_error.splitlines()[0] if row.spec_error else None
+        error = literal(problem or self.dag_errors.get(row.team or "") or "", WARN)
         return (
             Text(row.dataset_name), Text(row.source_type), status, last_cell,
             time_text(row.next_run, precision="short"), literal(row.cron),

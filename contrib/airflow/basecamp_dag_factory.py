@@ -14,7 +14,8 @@ Environment variables (read by the DAG processor, and by the tasks at run time):
                                 run's ``demo_seconds`` param, when the spec declares it, wins)
     BASECAMP_FAIL_DATASETS      test hook: comma-separated dataset names whose runs fail in
                                 run_query (in prepare for SQL DAGs); a truthy `fail` param or
-                                dag run conf key does the same for one run
+                                dag run conf key does the same for one run, and a conf key
+                                `fail_tries: N` for its first N tries (a clear then succeeds)
     BASECAMP_DEMO_FLAKY_DATASETS  the demo's: dataset names whose runs fail about one in
                                 three (chosen by the run id, so a retry fails the same way)
 
@@ -212,7 +213,10 @@ def _should_fail(name: str, context: dict[str, Any]) -> bool:
     conf = getattr(context.get("dag_run"), "conf", None) or {}
     run_id = str(context.get("run_id") or "")
     flaky = name in _listed("BASECAMP_DEMO_FLAKY_DATASETS") and zlib.crc32(run_id.encode()) % 3 == 0
-    return (name in _listed("BASECAMP_FAIL_DATASETS") or flaky
+    fail_tries = conf.get("fail_tries")  # fail the first N tries: a retry (clear) succeeds
+    try_number = getattr(context.get("ti"), "try_number", 1) or 1
+    early_try = isinstance(fail_tries, int) and try_number <= fail_tries
+    return (name in _listed("BASECAMP_FAIL_DATASETS") or flaky or early_try
             or _truthy((context.get("params") or {}).get("fail")) or _truthy(conf.get("fail")))
 
 

@@ -9,6 +9,7 @@ not part of this API.
 from daemon.actions.permissions import check_register
 from daemon.actions.queue import enqueue, enqueue_checked, outcome_json, wait_for
 from daemon.actions.validate import (
+    MARK_STATES,
     MAX_BACKFILL_RUNS,
     Validated,
     backfill_dates,
@@ -20,6 +21,7 @@ from daemon.actions.validate import (
 from daemon.store.models import Action  # the action row the queue hands back
 
 __all__ = [
+    "MARK_STATES",
     "MAX_BACKFILL_RUNS",
     "Action",
     "Validated",

@@ -50,6 +50,14 @@ class ExecContext:
         cluster, client = self.cluster_for(team)
         return cluster, client, dag_id_for(cluster.dag_name_prefix, dataset)
 
+    def client_of_run(self, cluster: str, run_id: str) -> AirflowClient:
+        """The client of the cluster a stored run is on."""
+        client = self.clients.get(cluster)
+        if client is None:
+            raise UserError(f"Run {run_id} is on cluster {cluster}, which is no longer in the "
+                            "config.")
+        return client
+
     def wait(self, seconds: float) -> None:
         """Sleep between polls; raises Released when the daemon is stopping."""
         if self.stop.wait(seconds):

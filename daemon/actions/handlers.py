@@ -11,9 +11,9 @@ from typing import Any, Callable
 
 from daemon.actions.backfill import run_backfill
 from daemon.actions.context import ExecContext, Outcome, checkpoint
+from daemon.actions.operate import clear, mark
 from daemon.actions.validate import Validated
-from daemon.airflow import AirflowClient, AirflowConflict, AirflowError, AirflowNotFound
-from daemon.core.errors import UserError
+from daemon.airflow import AirflowConflict, AirflowError, AirflowNotFound
 from daemon.core.states import (
     ACTIVE_RUN_STATUSES,
     ActionState,
@@ -95,7 +95,7 @@ def _new_run_id(ctx: ExecContext, cluster: str, dag_id: str, refused: set[str]) 
 def stop(ctx: ExecContext, action: Action, checked: Validated) -> Outcome:
     run_row = checked.run
     assert run_row is not None
-    client = _client_of(ctx, run_row)
+    client = ctx.client_of_run(run_row.cluster, run_row.public_id)
     info = client.get_dag_run(run_row.dag_id, run_row.dag_run_id)
     if run_status(info.state, None) not in ACTIVE_RUN_STATUSES:
         write_confirmed_run(ctx.clock(), run_row.cluster, run_row.dataset_name, info)
@@ -107,14 +107,6 @@ def stop(ctx: ExecContext, action: Action, checked: Validated) -> Outcome:
     status = Run.get_by_id(run_row.id).status
     return Outcome(f"Stopped {run_row.public_id} (status {status}).",
                    {"run_id": run_row.public_id, "changed": True, "status": status})
-
-
-def _client_of(ctx: ExecContext, run_row: Run) -> AirflowClient:
-    client = ctx.clients.get(run_row.cluster)
-    if client is None:
-        raise UserError(f"Run {run_row.public_id} is on cluster {run_row.cluster}, which is no "
-                        "longer in the config.")
-    return client
 
 
 def fetch_log(ctx: ExecContext, action: Action, checked: Validated) -> Outcome:
@@ -129,7 +121,7 @@ def fetch_log(ctx: ExecContext, action: Action, checked: Validated) -> Outcome:
                                         & (TaskInstance.task_id == task_id)
                                         & (TaskInstance.map_index == map_index))
         try_number = max(1, task.try_number if task else 1)
-    client = _client_of(ctx, run_row)
+    client = ctx.client_of_run(run_row.cluster, run_row.public_id)
     limit = ctx.config.daemon.log_tail_bytes
     text = client.task_log(run_row.dag_id, run_row.dag_run_id, task_id, int(try_number),
                            map_index=map_index, max_bytes=limit)
@@ -208,5 +200,5 @@ def sync_runs(ctx: ExecContext, action: Action, checked: Validated) -> Outcome:
 HANDLERS: dict[str, Handler] = {
     "pause": pause, "unpause": unpause, "run": run, "stop": stop, "fetch_log": fetch_log,
     "register": register, "unregister": unregister, "sync_specs": sync_specs,
-    "sync_runs": sync_runs, "backfill": run_backfill,
+    "sync_runs": sync_runs, "backfill": run_backfill, "clear": clear, "mark": mark,
 }

@@ -19,7 +19,7 @@ from daemon.read.runs import RunView, find_run
 from daemon.read.workflows import WorkflowView
 from daemon.specs import DatasetSpec, SpecInvalid, parse_spec, validate_parameters
 from daemon.specs.parse import MAX_SPEC_BYTES
-from daemon.store.models import Cluster, Run, Workflow
+from daemon.store.models import Cluster, Run, TaskInstance, Workflow
 
 MAX_BACKFILL_RUNS = 1000
 
@@ -65,6 +65,13 @@ def validate_request(kind: str, target: str, source: str | None = None,
         if kind == "fetch_log" and not params.get("task_id"):
             raise UserError("fetch_log needs a task_id")
         return Validated(kind, run.public_id, workflow=row, run=run, params=params)
+    if kind in ("clear", "mark"):
+        run = find_run(target)
+        # SPEC §4: clear / mark / respond follow the permissions of run / stop.
+        row = check_action("stop", run.dataset_name, source)
+        normalize = _clear_params if kind == "clear" else _mark_params
+        return Validated(kind, run.public_id, workflow=row, run=run,
+                         params=normalize(run, params))
     if kind == "register":
         return _register(target, params, max_spec_bytes)
     if kind in ("sync_specs", "sync_runs"):
@@ -89,9 +96,12 @@ def checked_target(kind: str, name: str, source: str | None = None, *,
 
 
 def checked_run(kind: str, run_id: str) -> RunView:
-    """The run an action of ``kind`` (stop, clear, mark…) acts on, or the rejection."""
-    run = validate_request(kind, run_id).run
-    assert run is not None
+    """The run an action of ``kind`` (stop, clear, mark…) acts on, if the store allows it
+    (they follow the permissions of stop), or the rejection; the action's parameters are
+    checked when it is queued."""
+    run = find_run(run_id)
+    if kind != "fetch_log":
+        check_action("stop", run.dataset_name)
     return RunView.of(run)
 
 
@@ -130,6 +140,46 @@ def _backfill(target: str, source: str | None, params: dict[str, Any]) -> Valida
                   "parallel": bool(params.get("parallel")), "dry_run": bool(params.get("dry_run"))}
     return Validated("backfill", target, workflow=row, params=normalized, conf=conf, spec=spec,
                      logical_dates=dates)
+
+
+def _task_ids_of(run: Run) -> list[str]:
+    return sorted({t for (t,) in TaskInstance.select(TaskInstance.task_id)
+                   .where(TaskInstance.run_id == run.id).tuples()})
+
+
+def _check_tasks(run: Run, task_ids: list[str]) -> None:
+    """Every task named is one of the run's (when the store knows its tasks)."""
+    known = _task_ids_of(run)
+    unknown = [t for t in task_ids if t not in known]
+    if known and unknown:
+        raise UserError(f"Run {run.public_id} has no task {', '.join(unknown)}; its tasks: "
+                        f"{', '.join(known)}")
+
+
+def _clear_params(run: Run, params: dict[str, Any]) -> dict[str, Any]:
+    """Which task instances a clear asks Airflow for: the named tasks (all their states,
+    unless ``failed_only``), or, by default, the failed and upstream-failed ones; their
+    downstream tasks too unless ``downstream`` is False."""
+    task_ids = [str(t) for t in params.get("task_ids") or []]
+    _check_tasks(run, task_ids)
+    failed_only = bool(params.get("failed_only", not task_ids))
+    return {"task_ids": task_ids or None, "failed_only": failed_only,
+            "downstream": bool(params.get("downstream", True)),
+            "dry_run": bool(params.get("dry_run"))}
+
+
+MARK_STATES = ("success", "failed")
+
+
+def _mark_params(run: Run, params: dict[str, Any]) -> dict[str, Any]:
+    state = str(params.get("state", ""))
+    if state not in MARK_STATES:
+        raise UserError(f"Mark a run or task as success or failed, not {state!r}")
+    task_id = params.get("task_id")
+    if task_id:
+        _check_tasks(run, [str(task_id)])
+    return {"state": state, "task_id": str(task_id) if task_id else None,
+            "map_index": int(params.get("map_index", -1))}
 
 
 def backfill_window(zone: str, start: date, end: date) -> tuple[datetime, datetime]:

@@ -17,8 +17,15 @@ from daemon.airflow.errors import (
     AirflowRateLimited,
     AirflowServerError,
     AirflowTimeout,
+    AirflowUnsupported,
 )
-from daemon.airflow.models import DagRunInfo, TaskInstanceInfo, VersionInfo
+from daemon.airflow.models import (
+    DagRunInfo,
+    HitlRequest,
+    ImportErrorInfo,
+    TaskInstanceInfo,
+    VersionInfo,
+)
 
 __all__ = [
     "AirflowAuthError",
@@ -34,7 +41,10 @@ __all__ = [
     "AirflowRateLimited",
     "AirflowServerError",
     "AirflowTimeout",
+    "AirflowUnsupported",
     "DagRunInfo",
+    "HitlRequest",
+    "ImportErrorInfo",
     "TaskInstanceInfo",
     "VersionInfo",
 ]

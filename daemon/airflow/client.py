@@ -38,6 +38,7 @@ from daemon.airflow.models import (
     dag_run_from_json,
     task_instance_from_json,
 )
+from daemon.airflow.operate import OperateAPI
 from daemon.core.config import ClusterConfig
 from daemon.core.timefmt import iso_z
 
@@ -69,7 +70,7 @@ def _server_time(response: httpx.Response) -> datetime | None:
     return parsed.astimezone(timezone.utc)
 
 
-class AirflowClient(BackfillsAPI):
+class AirflowClient(BackfillsAPI, OperateAPI):
     """The REST client of one cluster. Thread-safe; ``close()`` when done."""
 
     def __init__(self, cluster: ClusterConfig, *, transport: httpx.BaseTransport | None = None,
@@ -168,12 +169,6 @@ class AirflowClient(BackfillsAPI):
             return None
         version = data.get("version") if isinstance(data, dict) else None
         return VersionInfo(api, version) if isinstance(version, str) else None
-
-    def check_access(self) -> None:
-        """One authenticated request (the first DAG): proves the credentials and the
-        right to read DAGs, which ``GET /version`` (no auth) cannot."""
-        path = f"{self._base}/dags"
-        self._session.request("GET", path, params={"limit": 1})
 
     def health(self) -> dict[str, Any]:
         """The scheduler/metadatabase/triggerer health document, as Airflow sends it."""

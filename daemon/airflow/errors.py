@@ -11,6 +11,8 @@ Transient kinds (rate limited, server error, connection, timeout, circuit open) 
 
 from __future__ import annotations
 
+import json
+
 import httpx
 
 from daemon.core.errors import BasecampError, NotFoundError, TransientError
@@ -52,7 +54,9 @@ class AirflowNotFound(AirflowError, NotFoundError):
 
 
 class AirflowConflict(AirflowError):
-    """409: it already exists (a dag run id triggered before): callers treat as done."""
+    """409: it already exists (a dag run id triggered before: callers treat as done), or
+    it was done before (a human-in-the-loop task answered already). The message quotes
+    Airflow's reason."""
 
     kind = "conflict"
 
@@ -62,6 +66,14 @@ class AirflowBadRequest(AirflowError):
     mismatch between this client and the server)."""
 
     kind = "bad_request"
+
+
+class AirflowUnsupported(AirflowError):
+    """The cluster's Airflow version lacks the feature (human-in-the-loop tasks before
+    3.1); no request was sent."""
+
+    kind = "unsupported"
+    request_sent = False
 
 
 class AirflowRateLimited(AirflowError, TransientError):
@@ -124,6 +136,28 @@ def redact(text: str, secrets: list[str]) -> str:
     return text
 
 
+def airflow_reason(body: str) -> str:
+    """Airflow's own words in an error body: ``detail`` (a string on /api/v2 and in
+    /api/v1's problem documents; ``{"reason": ...}`` for v2's unique-constraint 409; a
+    list of field errors for a 422), else ``title``; "" when the body says nothing."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return ""
+    if not isinstance(data, dict):
+        return ""
+    detail = data.get("detail")
+    if isinstance(detail, dict):
+        detail = detail.get("reason") or detail.get("message")
+    elif isinstance(detail, list):
+        detail = "; ".join(str(item.get("msg", item)) if isinstance(item, dict) else str(item)
+                           for item in detail)
+    if isinstance(detail, str) and detail.strip():
+        return detail.strip()
+    title = data.get("title")
+    return title.strip() if isinstance(title, str) else ""
+
+
 def error_for_status(cluster: str, status: int, body: str, *,
                      secrets: list[str], retry_after: float | None = None,
                      what: str = "") -> AirflowError:
@@ -146,8 +180,9 @@ def error_for_status(cluster: str, status: int, body: str, *,
         return AirflowNotFound(cluster, f"not found on Airflow cluster {cluster}{on}",
                                status=status)
     if status == 409:
-        return AirflowConflict(cluster, f"already exists on Airflow cluster {cluster}{on}",
-                               status=status)
+        reason = " ".join(redact(airflow_reason(body), secrets).split())[:_EXCERPT_CHARS]
+        return AirflowConflict(cluster, f"conflict on Airflow cluster {cluster}{on}: "
+                               f"{reason or excerpt or 'it already exists'}", status=status)
     if status == 429:
         wait = f"; retry in {retry_after:.0f} s" if retry_after is not None else ""
         return AirflowRateLimited(cluster, f"Airflow cluster {cluster} is rate limiting us"

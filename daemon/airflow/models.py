@@ -107,3 +107,91 @@ def task_instance_from_json(data: Mapping[str, Any]) -> TaskInstanceInfo:
         end_date=parse_datetime(data.get("end_date")),
         duration=float(duration) if isinstance(duration, (int, float)) else None,
     )
+
+
+@dataclass(frozen=True)
+class HitlRequest:
+    """A human-in-the-loop task waiting for (or given) a person's answer: Airflow ≥ 3.1's
+    ``HITLDetail``, on ``/api/v2`` only."""
+
+    dag_id: str
+    dag_run_id: str
+    task_id: str
+    map_index: int
+    subject: str
+    body: str | None
+    options: tuple[str, ...]
+    multiple: bool
+    defaults: tuple[str, ...] | None
+    params: dict[str, Any]
+    """Per name ``{"value", "description", "schema"}``, as Airflow serializes a Param."""
+    created_at: datetime | None
+    response_received: bool
+    chosen_options: tuple[str, ...] | None
+    responded_by: str | None
+    """The responder's name; None before an answer, and for the timeout default."""
+    responded_at: datetime | None
+    params_input: dict[str, Any] = field(default_factory=dict)
+    """The values of ``params`` given with the answer."""
+    task_state: str | None = None
+    """The waiting task instance's state (``awaiting_input`` on 3.3, ``deferred`` on
+    3.1/3.2) when Airflow sent it."""
+
+
+@dataclass(frozen=True)
+class ImportErrorInfo:
+    """A DAG file the scheduler failed to import (``GET /importErrors``)."""
+
+    filename: str
+    """Airflow 3: relative to its DAG bundle (``broken_dag.py``); Airflow 2: the absolute
+    path (``/opt/airflow/dags/broken_dag.py``)."""
+    stack_trace: str
+    timestamp: datetime | None
+    bundle_name: str | None = None
+    """Airflow 3's DAG bundle of the file (``dags-folder``); None on Airflow 2."""
+
+
+def _str_tuple(value: object) -> tuple[str, ...] | None:
+    if not isinstance(value, list):
+        return None
+    return tuple(str(item) for item in value)
+
+
+def hitl_request_from_json(data: Mapping[str, Any]) -> HitlRequest:
+    """One ``HITLDetail`` (v2, with its ``task_instance``) → :class:`HitlRequest`."""
+    ti = data.get("task_instance")
+    if not isinstance(ti, Mapping):
+        raise ValueError("missing 'task_instance'")
+    map_index = ti.get("map_index")
+    responder = data.get("responded_by_user") or data.get("responded_by")
+    params, params_input = data.get("params"), data.get("params_input")
+    return HitlRequest(
+        dag_id=_required_str(ti, "dag_id"),
+        dag_run_id=_required_str(ti, "dag_run_id"),
+        task_id=_required_str(ti, "task_id"),
+        map_index=map_index if isinstance(map_index, int) else -1,
+        subject=str(data.get("subject") or ""),
+        body=_opt_str(data.get("body")),
+        options=_str_tuple(data.get("options")) or (),
+        multiple=data.get("multiple") is True,
+        defaults=_str_tuple(data.get("defaults")),
+        params=dict(params) if isinstance(params, Mapping) else {},
+        created_at=parse_datetime(data.get("created_at")),
+        response_received=data.get("response_received") is True,
+        chosen_options=_str_tuple(data.get("chosen_options")),
+        responded_by=_opt_str(responder.get("name")) if isinstance(responder, Mapping) else None,
+        responded_at=parse_datetime(data.get("responded_at")),
+        params_input=dict(params_input) if isinstance(params_input, Mapping) else {},
+        task_state=_opt_str(ti.get("state")),
+    )
+
+
+def import_error_from_json(data: Mapping[str, Any]) -> ImportErrorInfo:
+    """One ``ImportErrorResponse`` (v2) or ``ImportError`` (v1) → ImportErrorInfo."""
+    trace = data.get("stack_trace")
+    return ImportErrorInfo(
+        filename=_required_str(data, "filename"),
+        stack_trace=trace if isinstance(trace, str) else "",
+        timestamp=parse_datetime(data.get("timestamp")),
+        bundle_name=_opt_str(data.get("bundle_name")),
+    )

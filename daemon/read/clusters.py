@@ -6,7 +6,18 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from daemon.store.models import Cluster, SyncState
+from daemon.store.models import Cluster, ImportError_, SyncState
+
+FACTORY_FILE = "basecamp_dag_factory.py"
+
+
+@dataclass(frozen=True)
+class ImportErrorView:
+    filename: str
+    summary: str
+    """The line of the traceback that says what went wrong."""
+    stack_trace: str
+    timestamp: datetime | None
 
 
 @dataclass(frozen=True)
@@ -25,10 +36,23 @@ class ClusterRow:
     latency_ms: float | None
     runs_synced_at: datetime | None
     """When the run sync last succeeded: how old this cluster's data is."""
+    dag_name_prefix: str | None = None
+    import_errors: tuple[ImportErrorView, ...] = ()
+    """DAG files that fail to import, as the last health check saw them."""
 
     @property
     def key(self) -> str:
         return self.name
+
+    @property
+    def factory_error(self) -> str | None:
+        """When basecamp's DAG factory itself fails to import, no DAG of this cluster's
+        team is built: what to tell on every one of its workflows."""
+        for error in self.import_errors:
+            if error.filename.endswith(FACTORY_FILE):
+                return (f"{FACTORY_FILE} fails to import on {self.name} ({error.summary}): "
+                        "none of this team's DAGs is built; see `basecamp clusters`.")
+        return None
 
     def as_json(self) -> dict[str, Any]:
         """``basecamp clusters`` (SPEC §8)."""
@@ -40,19 +64,25 @@ def no_cluster_message(team: str) -> str:
             f'team = "{team}" to the config and reload the daemon.')
 
 
-def clusters_by_team() -> dict[str, Cluster]:
-    """The configured clusters by the team they serve."""
-    return {row.team: row for row in Cluster.select().where(Cluster.configured == True)}  # noqa: E712
-
-
 def list_clusters() -> list[ClusterRow]:
     """The configured clusters, by name."""
     synced = {state.key.split(":", 1)[1]: state.last_ok_at
               for state in SyncState.select().where(SyncState.key.startswith("runs:"))}
+    errors: dict[str, list[ImportErrorView]] = {}
+    for row in ImportError_.select().order_by(ImportError_.filename):
+        errors.setdefault(row.cluster, []).append(ImportErrorView(
+            row.filename, last_line(row.stack_trace), row.stack_trace, row.timestamp))
     return [
         ClusterRow(row.name, row.team, row.url, row.environment,
                    row.detected_api_version or row.api_version, row.airflow_version,
                    row.healthy, row.last_ok_at, row.last_error, row.latency_ms,
-                   synced.get(row.name))
+                   synced.get(row.name), row.dag_name_prefix,
+                   tuple(errors.get(row.name, ())))
         for row in Cluster.select().where(Cluster.configured == True).order_by(Cluster.name)  # noqa: E712
     ]
+
+
+def last_line(stack_trace: str) -> str:
+    """The line of a Python traceback that says what went wrong (its last)."""
+    lines = [line.strip() for line in stack_trace.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""

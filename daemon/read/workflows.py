@@ -12,7 +12,7 @@ from daemon.core.naming import dag_id_for
 from daemon.core.states import ACTIVE_RUN_STATUSES, SpecFileState, WorkflowStatus
 from daemon.core.timefmt import utcnow
 from daemon.read.actions import ActionRow, open_actions
-from daemon.read.clusters import clusters_by_team, no_cluster_message
+from daemon.read.clusters import list_clusters, no_cluster_message
 from daemon.read.runs import RunView, last_run_json, last_runs, recent_runs
 from daemon.specs import DatasetSpec, next_fire_times, next_run
 from daemon.store.in_force import source_in_force
@@ -96,7 +96,7 @@ def upcoming(cron: str | None, timezone: str | None, stored: datetime | None,
 
 def list_workflows(flt: WorkflowFilter, now: datetime | None = None) -> list[dict[str, Any]]:
     """``workflow list`` (SPEC §8 JSON, plus ``cluster_error`` when no cluster serves the
-    workflow's team)."""
+    workflow's team or the DAG factory fails to import there)."""
     now = now or utcnow()
     query = Workflow.select()
     if flt.source != "all":
@@ -121,7 +121,7 @@ def list_workflows(flt: WorkflowFilter, now: datetime | None = None) -> list[dic
     if flt.limit:
         query = query.limit(flt.limit)
     rows = list(query)
-    clusters = clusters_by_team()
+    clusters = {cluster.team: cluster for cluster in list_clusters()}
     latest = last_runs(row.dataset_name for row in rows)
     result = []
     for row in rows:
@@ -141,7 +141,8 @@ def list_workflows(flt: WorkflowFilter, now: datetime | None = None) -> list[dic
             "owner": row.owner,
             "spec_path": row.spec_path,
             "spec_error": row.spec_error,
-            "cluster_error": None if cluster or row.team is None else no_cluster_message(row.team),
+            "cluster_error": (cluster.factory_error if cluster else
+                              None if row.team is None else no_cluster_message(row.team)),
             "last_run": None if row.status == WorkflowStatus.OVERRIDDEN or last is None
             else last_run_json(last),
         })

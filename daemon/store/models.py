@@ -269,7 +269,50 @@ class Notification(BaseModel):
 
 # Every table there is. The migrations declare their own frozen copies of these tables
 # (``daemon.store.migrations``); a test checks that migrating gives exactly this schema.
+class ImportError_(BaseModel):
+    """A DAG file that failed to import on a cluster (Airflow's ``/importErrors``), as the
+    last health check saw it."""
+
+    id = AutoField()
+    cluster = CharField(max_length=100, index=True)
+    filename = TextField()
+    stack_trace = TextField()
+    timestamp = UTCDateTimeField(null=True)
+    updated_at = UTCDateTimeField(default=utcnow, index=True)
+
+    class Meta:
+        table_name = "import_error"
+
+
+class HitlRequest(BaseModel):
+    """A task waiting for a person (Airflow ≥ 3.1 human-in-the-loop), as the run sync
+    last saw it; kept after the answer (who answered what)."""
+
+    id = AutoField()
+    cluster = CharField(max_length=100)
+    dag_id = CharField(max_length=250)
+    dag_run_id = CharField(max_length=250)
+    task_id = CharField(max_length=250)
+    map_index = IntegerField(default=-1)
+    subject = TextField()
+    body = TextField(null=True)
+    options = JSONField()
+    multiple = BooleanField(default=False)
+    defaults = JSONField(null=True)
+    params = JSONField(null=True)
+    created_at = UTCDateTimeField(null=True)
+    response_received = BooleanField(default=False, index=True)
+    chosen_options = JSONField(null=True)
+    responded_by = CharField(max_length=200, null=True)
+    responded_at = UTCDateTimeField(null=True)
+    updated_at = UTCDateTimeField(default=utcnow, index=True)
+
+    class Meta:
+        table_name = "hitl_request"
+        indexes = ((("cluster", "dag_id", "dag_run_id", "task_id", "map_index"), True),)
+
+
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     Cluster, Workflow, SpecFile, Event, SyncState, Run, TaskInstance,
-    Action, DaemonLease, TaskLog, Notification,
+    Action, DaemonLease, TaskLog, Notification, ImportError_, HitlRequest,
 )

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from basecamp_cli.demo.airflow import AirflowInstallError, install_airflow
+from basecamp_cli.demo.project import FIRST_RUN, FLAKY, DemoPaths, write_specs
+from daemon.specs import parse_spec
 from tests.airflow_server import AIRFLOW3_VERSION, ensure_airflow_venv
 from tests.demo_terminal import Demo, started_by
 from tests.waiting import wait_until
@@ -60,3 +62,20 @@ def test_the_demo_moves_and_leaves_nothing_running(cache, how):
     finally:
         for pid in started_by(cache):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_the_demo_specs_are_valid_and_show_what_basecamp_does(tmp_path):
+    where = DemoPaths(tmp_path)
+    write_specs(where)
+    parsed = {}
+    for path in sorted(where.specs.rglob("*.yaml")):
+        relative = path.relative_to(where.specs).as_posix()
+        parsed[relative] = parse_spec(path.read_bytes(), relative, 1 << 20)  # raises if invalid
+        assert parsed[relative].warnings == (), relative
+    names = {key.split("/")[0]: set() for key in parsed}
+    for key, result in parsed.items():
+        names[key.split("/")[0]].add(result.spec.name)
+    assert names["code"] & names["manual"] == {"marts.revenue"}  # an override pair
+    assert names["manual"] - names["code"] == {"reports.ad_hoc_summary"}  # a manual spec
+    assert {FIRST_RUN, FLAKY, "reports.slow_rollup"} <= names["code"]
+    assert parsed["code/analytics/daily_clicks.yaml"].spec.parameters  # a parameterised one

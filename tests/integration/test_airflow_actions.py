@@ -1,5 +1,6 @@
 """Actions carried out by the daemon's executor against a real Airflow: pause, unpause,
-run with parameters, stop, backfill of a 3-day range, register and unregister.
+run with parameters, stop, backfill of a 3-day range, register and unregister, clear (a
+retry) and mark.
 
 Airflow 3.3 runs under the ``airflow`` marker, Airflow 2.10 under ``airflow2``.
 """
@@ -30,6 +31,7 @@ PARAMS = (
     "parameters:\n"
     "  - {name: demo_seconds, type: int, required: false, default: 0}\n"
     "  - {name: day, type: date, required: false}\n"
+    "  - {name: fail_tries, type: int, required: false, default: 0}\n"
 )
 
 
@@ -133,3 +135,30 @@ def test_register_and_unregister(world):
     assert client.dag_is_paused(f"bc__{name}") is True
     assert not (airflow.spec_dir / "manual" / f"{name}.yaml").exists()
     assert Workflow.get(Workflow.dataset_name == name).status == "removed"
+
+
+def test_clear_retries_a_failed_run_until_it_succeeds_and_mark_sets_states(world):
+    name, client, dag_id, sync = world["name"], world["client"], world["dag_id"], world["run_sync"]
+    started = carry_out(world, "run", name, params={"parameters": {"fail_tries": "1"}})
+    run_id, dag_run_id = started.result["run_id"], started.result["dag_run_id"]
+    wait_until(lambda: Run.get(Run.dag_run_id == dag_run_id).status == "FAILED", 180,
+               "the first try to fail", step=sync.run, interval=POLL)
+
+    preview = carry_out(world, "clear", run_id, params={"dry_run": True})
+    assert set(preview.result["task_instances"]) >= {"run_query", "publish"}  # and downstream
+    assert client.get_dag_run(dag_id, dag_run_id).state == "failed"  # a dry run changes nothing
+
+    cleared = carry_out(world, "clear", run_id)
+    assert cleared.result["changed"] is True
+    assert Run.get(Run.dag_run_id == dag_run_id).status in ("PENDING", "RUNNING")  # at once
+    wait_until(lambda: Run.get(Run.dag_run_id == dag_run_id).status == "SUCCESS", 180,
+               "the retry to succeed", step=sync.run, interval=POLL)
+    tries = {t.task_id: t.try_number for t in client.list_task_instances([(dag_id, dag_run_id)])}
+    assert tries["run_query"] >= 2
+
+    carry_out(world, "mark", run_id, params={"state": "failed"})
+    assert client.get_dag_run(dag_id, dag_run_id).state == "failed"
+    assert Run.get(Run.dag_run_id == dag_run_id).status == "FAILED"
+    carry_out(world, "mark", run_id, params={"state": "success", "task_id": "publish"})
+    states = {t.task_id: t.state for t in client.list_task_instances([(dag_id, dag_run_id)])}
+    assert states["publish"] == "success"

@@ -187,6 +187,9 @@ class DetailHarness(App[None]):
     def track_action(self, action_id: int) -> None:
         self.tracked.append(action_id)
 
+    def track_batch(self, action_ids: list[int], label: str) -> None:
+        self.tracked.extend(action_ids)
+
     def notify(self, message: str, *, title: str = "", severity: Any = "information",
                timeout: float | None = None, markup: bool = True) -> None:
         self.notices.append((message, severity, markup))

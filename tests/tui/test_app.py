@@ -333,3 +333,56 @@ async def test_empty_tabs_say_why_and_what_to_do_next(store):
         lines = main.runs.render_lines(Region(0, 0, *main.runs.size))
         screen = "\n".join(line.text for line in lines)
         assert "No Airflow cluster is configured." in screen
+
+
+async def test_clear_mark_and_selection_keys_on_the_runs_tab(make_app):
+    app = make_app()
+    async with app.run_test() as pilot:
+        requests = await started(app, pilot)
+        await pilot.press("2")
+        runs = app.main.runs
+        await select(pilot, runs, CLICKS_RUN)
+        await pilot.press("c", "M")
+        assert requests.calls == [("clear", [CLICKS_RUN]), ("mark", [CLICKS_RUN])]
+        requests.calls.clear()
+        broken = "ds.broken/scheduled__2025-06-01T00:00:00+00:00"
+        await select(pilot, runs, CLICKS_RUN)
+        await pilot.press("space")  # picks the row, the cursor moves on
+        await select(pilot, runs, broken)
+        await pilot.press("space")
+        assert sorted(r.run_id for r in runs.selection) == sorted([CLICKS_RUN, broken])
+        assert "2 selected" in str(app.main.query_one("#status").render())
+        await pilot.press("c", "s")
+        assert requests.calls[0][0] == "clear" and sorted(requests.calls[0][1]) == sorted(
+            [CLICKS_RUN, broken])
+        assert requests.calls[1][0] == "stop_many"
+        await pilot.press("escape")  # drops the selection
+        assert runs.selection == []
+        await pilot.press("ctrl+a")
+        assert len(runs.selection) == len(runs.model)
+
+
+async def test_c_is_the_code_filter_on_the_workflows_tab_and_p_acts_on_the_picked(make_app):
+    app = make_app()
+    async with app.run_test() as pilot:
+        requests = await started(app, pilot)
+        workflows = app.main.workflows
+        await pilot.press("c")
+        assert workflows.source == "code" and requests.calls == []
+        await pilot.press("a")
+        await select(pilot, workflows, "ds.clicks\x00code")
+        await pilot.press("space")
+        await select(pilot, workflows, "ds.adhoc\x00manual")
+        await pilot.press("space", "p")
+        assert requests.calls == [("pause_many", ["ds.adhoc", "ds.clicks"])]
+
+
+async def test_read_only_has_no_operator_keys(make_app):
+    app = make_app(read_only=True)
+    async with app.run_test() as pilot:
+        await loaded(pilot)
+        await pilot.press("2")
+        keys = {binding.action for binding in app.main.active_bindings.values()
+                if hasattr(binding, "action")} | {
+            b.binding.action for b in app.main.active_bindings.values() if hasattr(b, "binding")}
+        assert not keys & {"clear", "mark", "select", "select_all"}

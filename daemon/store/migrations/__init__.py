@@ -23,10 +23,12 @@ from daemon.store.migrations import (
     m0002_runs,
     m0003_actions,
     m0004_latest_run_index,
+    m0005_import_errors_and_input,
 )
 
 MIGRATIONS: tuple[ModuleType, ...] = (
-    m0001_initial, m0002_runs, m0003_actions, m0004_latest_run_index)
+    m0001_initial, m0002_runs, m0003_actions, m0004_latest_run_index,
+    m0005_import_errors_and_input)
 LATEST_VERSION = len(MIGRATIONS)
 
 

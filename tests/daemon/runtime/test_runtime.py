@@ -18,14 +18,14 @@ from daemon.store.models import Cluster
 
 def serve(delay: float) -> ThreadingHTTPServer:
     """A loopback server answering ``/api/v2/version`` and the health probe's
-    ``/api/v2/dags`` after ``delay`` seconds."""
+    ``/api/v2/importErrors`` after ``delay`` seconds."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
             time.sleep(delay)
             path = self.path.split("?")[0]
             answers = {"/api/v2/version": {"version": "3.3.2", "git_version": None},
-                       "/api/v2/dags": {"dags": [], "total_entries": 0}}
+                       "/api/v2/importErrors": {"import_errors": [], "total_entries": 0}}
             body = json.dumps(answers.get(path, {})).encode()
             self.send_response(200 if path in answers else 404)
             self.send_header("Content-Type", "application/json")
