@@ -2,7 +2,7 @@
 run with parameters, stop, backfill of a 3-day range, register and unregister, clear (a
 retry) and mark.
 
-Airflow 3.3 runs under the ``airflow`` marker, Airflow 2.10 under ``airflow2``.
+Airflow 3.3 runs under the ``airflow`` marker, Airflow 2.11 under ``airflow2``.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def test_run_with_parameters_then_stop_a_running_run(world):
     done = carry_out(world, "run", name, params={"parameters": {"day": "2024-01-02"}})
     assert done.message == f"Run started: {done.result['run_id']}"
     dag_run_id = done.result["dag_run_id"]
-    assert client.get_dag_run(dag_id, dag_run_id).conf == {"demo_seconds": 0, "day": "2024-01-02"}
+    assert client.get_dag_run(dag_id, dag_run_id).conf == {"demo_seconds": 0, "day": "2024-01-02", "fail_tries": 0}
     wait_until(lambda: Run.get(Run.dag_run_id == dag_run_id).status == "SUCCESS", 180,
                "the run to succeed", step=sync.run, interval=POLL)
 
