@@ -1,12 +1,14 @@
-"""``basecamp workflow clear`` and ``mark``: retrying and marking runs through the daemon.
+"""``basecamp workflow clear``, ``mark`` and ``respond``: retrying, marking and answering
+runs through the daemon.
 
-Both take several run ids (one action each). A clear is confirmed on the task instances
+Clear and mark take several run ids (one action each). A clear is confirmed on the task instances
 Airflow itself says it will clear: the daemon asks Airflow's dry run first.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -15,6 +17,9 @@ from basecamp_cli.store import open_for_cli
 from basecamp_cli.submit import ActionFailed, submit
 from daemon.actions import MARK_STATES
 from daemon.core.errors import UserError
+from daemon.core.text import clean
+from daemon.read.runs import input_requests_of
+from daemon.specs import parse_param_assignments
 
 
 def each(targets: tuple[str, ...], act: Callable[[str], object]) -> None:
@@ -89,3 +94,44 @@ def mark_command(ctx: click.Context, args: tuple[str, ...], task: str | None, ye
         click.confirm(f"Mark {what} {state}? ({effect})", abort=True, err=True)
     each(run_ids, lambda run_id: submit(ctx, config, "mark", run_id,
                                         params={"state": state, "task_id": task}))
+
+
+def describe_request(run_id: str, request: dict[str, Any]) -> str:
+    """A waiting task's question as plain text, with the command that answers it."""
+    lines = [f"Task {request['task_id']} waits for input: {request['subject']}"]
+    if request["body"]:
+        lines += ["  " + line for line in str(request["body"]).splitlines()]
+    how = "one or more of" if request["multiple"] else "one of"
+    lines.append(f"  Options ({how}): {', '.join(request['options'])}")
+    for name, value in request["params"].items():
+        lines.append(f"  Parameter {name} (default {value!r})")
+    first = request["options"][0] if request["options"] else "OPTION"
+    lines.append(f"  Answer: basecamp workflow respond {run_id} {request['task_id']} "
+                 f"--option {first}")
+    return clean("\n".join(lines))
+
+
+@click.command("respond")
+@click.argument("run_id")
+@click.argument("task_id")
+@click.option("--option", "options", multiple=True, metavar="OPTION",
+              help="The answer (repeatable where the task takes several); asked when omitted.")
+@click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE",
+              help="A value for the task's form (repeatable).")
+@global_options
+@click.pass_context
+def respond_command(ctx: click.Context, run_id: str, task_id: str, options: tuple[str, ...],
+                    params: tuple[str, ...]) -> None:
+    """Answer a task that waits for a person (Airflow 3.1 or later)."""
+    config = open_for_cli(ctx)
+    chosen = list(options)
+    if not chosen:
+        request = next((r for r in input_requests_of(run_id) if r.task_id == task_id), None)
+        if request is None or globals_of(ctx).no_wait:
+            raise UserError("Give the answer with --option"
+                            + (f" ({', '.join(request.options)})" if request else ""))
+        click.echo(describe_request(run_id, request.as_json()), err=True)
+        chosen = [click.prompt("Answer", type=click.Choice(list(request.options)), err=True)]
+    submit(ctx, config, "respond", run_id,
+           params={"task_id": task_id, "options": chosen,
+                   "params": parse_param_assignments(list(params))})

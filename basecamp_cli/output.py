@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from daemon.core.text import clean
 from daemon.core.timefmt import iso_z, when
 
 
@@ -48,7 +49,7 @@ def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[Column], empty
     for header, _ in columns:
         table.add_column(header, overflow="fold")
     for row in rows:
-        table.add_row(*(Text(cell(row) or "-") for _, cell in columns))
+        table.add_row(*(Text(clean(cell(row) or "-")) for _, cell in columns))
     console.print(table)
 
 

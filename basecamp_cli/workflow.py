@@ -8,7 +8,12 @@ from typing import Any
 
 import click
 
-from basecamp_cli.operate import clear_command, mark_command
+from basecamp_cli.operate import (
+    clear_command,
+    describe_request,
+    mark_command,
+    respond_command,
+)
 from basecamp_cli.options import global_options, globals_of
 from basecamp_cli.output import print_json, render, short_time
 from basecamp_cli.store import open_for_cli
@@ -205,7 +210,7 @@ HISTORY_COLUMNS = (
     ("STARTED (UTC)", lambda r: short_time(r["started_at"])),
     ("DURATION", lambda r: None if r["duration_seconds"] is None else duration(r["duration_seconds"])),
     ("TASKS", _progress_cell),
-    ("CURRENT", lambda r: r["current_task"]),
+    ("CURRENT", lambda r: "waiting for input" if r.get("waiting_for_input") else r["current_task"]),
     ("CLUSTER", lambda r: r["cluster"]),
 )
 
@@ -258,7 +263,11 @@ def status(ctx: click.Context, run_id: str) -> None:
     render("table", [detail], HISTORY_COLUMNS, "")
     click.echo()
     render("table", detail["tasks"], TASK_COLUMNS, "No task instances synced yet.")
+    for request in detail["input_requests"]:
+        click.echo()
+        click.echo(describe_request(detail["run_id"], request))
 
 
 workflow.add_command(clear_command)
 workflow.add_command(mark_command)
+workflow.add_command(respond_command)

@@ -12,6 +12,8 @@ from daemon.core.states import ActionState, RunStatus, WorkflowStatus
 
 GOOD, BAD, WARN, BUSY, WAIT, QUIET, STOP = (
     "green", "bold red", "red", "cyan", "yellow", "dim", "magenta")
+ASK = "bold yellow"
+"""A task waiting for a person's answer: the one thing on screen that needs you."""
 
 STYLES: dict[str, str] = {
     # basecamp run statuses
@@ -24,7 +26,7 @@ STYLES: dict[str, str] = {
     # Airflow task-instance states
     "success": GOOD, "failed": BAD, "upstream_failed": WARN, "running": BUSY,
     "queued": WAIT, "scheduled": WAIT, "up_for_retry": WAIT, "up_for_reschedule": WAIT,
-    "restarting": BUSY, "deferred": WAIT, "skipped": QUIET,
+    "restarting": BUSY, "deferred": WAIT, "skipped": QUIET, "awaiting_input": ASK,
     # action states
     ActionState.PENDING: WAIT, ActionState.DONE: GOOD, ActionState.REJECTED: WARN,
 }
@@ -35,6 +37,7 @@ SYMBOLS: dict[str, str] = {
     RunStatus.SKIPPED: "-", RunStatus.UNKNOWN: "?",
     "success": "✓", "failed": "✗", "upstream_failed": "✗", "running": "▶", "queued": "·",
     "scheduled": "·", "up_for_retry": "↻", "restarting": "↻", "skipped": "-",
+    "awaiting_input": "!",
 }
 
 
@@ -48,3 +51,11 @@ def status_text(status: str | None) -> Text:
     if not status:
         return Text("-", style=QUIET)
     return Text(status, style=style_of(status))
+
+
+WAITING_FOR_INPUT = "waiting for input"
+
+
+def waiting_text() -> Text:
+    """What a run whose task waits for a person shows in place of its current task."""
+    return Text(WAITING_FOR_INPUT, style=ASK)

@@ -28,10 +28,13 @@ from basecamp_tui.forms import (
     TriggerForm,
 )
 from basecamp_tui.forms.backfill import BackfillRequest
+from basecamp_tui.forms.respond import RespondDialog, RespondRequest, request_params
 from basecamp_tui.forms.trigger import TriggerRequest
 from daemon.actions import checked_run, checked_target, enqueue, wait_for
 from daemon.core.errors import BasecampError, UserError
 from daemon.core.states import ActionState, WorkflowStatus
+from daemon.read.hitl import hitl_unsupported
+from daemon.read.runs import input_requests
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +85,11 @@ class ActionRequests:
     def mark(self, run_ids: list[str], task_id: str | None = None) -> None:
         """``M``: success or failed, for the runs (or one task of one run)."""
         self._start(self._prepare_mark, list(run_ids), task_id)
+
+    def respond(self, run_id: str, task_id: str | None = None) -> None:
+        """``i``: the question of the run's task waiting for input (the selected task's,
+        else the first), answered in a dialog, then queued."""
+        self._start(self._prepare_respond, run_id, task_id)
 
     def pause_many(self, datasets: list[str]) -> None:
         """``p`` on several workflows: one question, one action each. All paused:
@@ -204,6 +212,23 @@ class ActionRequests:
                             {"state": state, "task_id": task_id}, None, f"mark {state}")
 
         self._ask(MarkDialog(what, effect), chosen)
+
+    def _prepare_respond(self, run_id: str, task_id: str | None) -> None:
+        run = checked_run("respond", run_id)
+        requests = input_requests(run)
+        if not requests:
+            raise UserError(hitl_unsupported(run.cluster)
+                            or f"No task of {run.public_id} is waiting for input.")
+        request = next((r for r in requests if r.task_id == task_id), requests[0])
+        public_id = run.public_id
+
+        def answered(answer: RespondRequest | None) -> None:
+            if answer is not None:
+                self._start(self._enqueue, "respond", public_id, None,
+                            request_params(answer, request.task_id, request.map_index), None,
+                            f"answer {request.label}: {', '.join(answer.options)}")
+
+        self._ask(RespondDialog(public_id, request), answered)
 
     def _prepare_pause_many(self, datasets: list[str]) -> None:
         rows = [checked_target("pause", dataset) for dataset in datasets]

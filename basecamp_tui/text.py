@@ -3,34 +3,22 @@
 
 Everything that shows text from specs, Airflow or logs goes through :func:`literal`, which
 builds a ``rich.text.Text`` from the plain string with ANSI sequences and control
-characters removed: square brackets in a name or a log line are never markup, and no
+characters removed (``daemon.core.text.clean``): square brackets in a name or a log line are never markup, and no
 escape sequence from a log reaches the terminal.
 """
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timezone, tzinfo
 
 from rich.text import Text
 
 from basecamp_tui.palette import QUIET
 from daemon.core import timefmt
+from daemon.core.text import clean
 
 PLACEHOLDER = "—"
 """What an empty cell shows (dim)."""
-
-# ANSI CSI / OSC sequences (colours in Airflow logs), then any other control character.
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def clean(text: str) -> str:
-    """``text`` without ANSI sequences, other control characters shown as ``\ufffd``
-    (tabs and newlines kept)."""
-    text = text.replace("\r\n", "\n")
-    return _CONTROL.sub("\ufffd", _ANSI.sub("", text))
-
 
 def literal(value: object, style: str = "") -> Text:
     """Untrusted text as a renderable never parsed as markup; a dim placeholder when

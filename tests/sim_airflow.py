@@ -27,6 +27,8 @@ from urllib.parse import unquote
 import httpx
 
 MAX_PAGE = 100
+_HITL_PATH = (r"/api/v2/dags/(?P<dag>[^/~]+)/dagRuns/(?P<run>[^/~]+)/taskInstances/"
+              r"(?P<task>[^/]+)/(?P<map>-?\d+)/hitlDetails")
 
 
 def iso(value: datetime | None) -> str | None:
@@ -100,6 +102,8 @@ class SimAirflow:
         self.runs: dict[tuple[str, str], SimRun] = {}
         self.tasks: dict[tuple[str, str], list[SimTask]] = {}
         self.requests: Counter[str] = Counter()
+        self.hitl: dict[tuple[str, str, str], dict[str, Any]] = {}
+        """Human-in-the-loop details by (dag_id, dag_run_id, task_id), as Airflow's JSON."""
         self.down = False
         self.lock = threading.Lock()
         self.hold_trigger_answers: threading.Event | None = None
@@ -123,6 +127,33 @@ class SimAirflow:
             for t in task_ids
         ]
         return run
+
+    def ask(self, dag_id: str, dag_run_id: str, task_id: str, subject: str,
+            options: tuple[str, ...] = ("Approve", "Reject"), *, body: str | None = None,
+            params: dict[str, Any] | None = None, multiple: bool = False) -> None:
+        """A task of the run starts waiting for a person (Airflow ≥ 3.1's HITL)."""
+        for task in self.tasks[(dag_id, dag_run_id)]:
+            if task.task_id == task_id:
+                task.state, task.updated_at = "awaiting_input", self.clock()
+        self.hitl[(dag_id, dag_run_id, task_id)] = {
+            "task_instance": {"dag_id": dag_id, "dag_run_id": dag_run_id, "task_id": task_id,
+                              "map_index": -1, "state": "awaiting_input"},
+            "subject": subject, "body": body, "options": list(options), "multiple": multiple,
+            "defaults": None, "params": params or {}, "created_at": iso(self.clock()),
+            "response_received": False, "chosen_options": None, "responded_by_user": None,
+            "responded_at": None, "params_input": {}}
+
+    def answer(self, dag_id: str, dag_run_id: str, task_id: str, chosen: list[str],
+               by: str = "someone") -> dict[str, Any]:
+        """A person answers (here or in Airflow's UI); the task resumes and succeeds."""
+        detail = self.hitl[(dag_id, dag_run_id, task_id)]
+        detail.update(response_received=True, chosen_options=chosen, responded_at=iso(self.clock()),
+                      responded_by_user={"id": by, "name": by})
+        detail["task_instance"]["state"] = "success"
+        for task in self.tasks[(dag_id, dag_run_id)]:
+            if task.task_id == task_id:
+                task.state, task.updated_at = "success", self.clock()
+        return detail
 
     def touch(self, run: SimRun, **changes: Any) -> None:
         for key, value in changes.items():
@@ -183,6 +214,9 @@ class SimAirflow:
             ("GET", r"/api/v2/dags/(?P<dag>[^/]+)/dagRuns/(?P<run>[^/]+)/taskInstances", self._run_tasks),
             ("POST", r"/api/v2/dags/~/dagRuns/~/taskInstances/list", self._list_tasks),
             ("POST", r"/api/v2/backfills/dry_run", self._backfill_dry_run),
+            ("GET", r"/api/v2/dags/~/dagRuns/~/hitlDetails", self._list_hitl),
+            ("GET", _HITL_PATH, self._get_hitl),
+            ("PATCH", _HITL_PATH, self._patch_hitl),
         ]
         for verb, pattern, handler in routes:
             match = re.fullmatch(pattern, path)
@@ -191,6 +225,45 @@ class SimAirflow:
                 request.extensions["match"] = match.groupdict()
                 return handler(request)
         return httpx.Response(404, json={"detail": "Not Found"})
+
+    def _list_hitl(self, request: httpx.Request) -> httpx.Response:
+        params = request.url.params
+        details = list(self.hitl.values())
+        if "response_received" in params:
+            wanted = params["response_received"].lower() == "true"
+            details = [d for d in details if d["response_received"] is wanted]
+        if "dag_id_pattern" in params:
+            needle = params["dag_id_pattern"].lower()
+            details = [d for d in details if needle in d["task_instance"]["dag_id"].lower()]
+        page, total = self._page(details, request)
+        return httpx.Response(200, json={"hitl_details": page, "total_entries": total})
+
+    def _hitl_of(self, request: httpx.Request) -> dict[str, Any] | None:
+        match = request.extensions["match"]
+        return self.hitl.get((match["dag"], match["run"], match["task"]))
+
+    def _get_hitl(self, request: httpx.Request) -> httpx.Response:
+        detail = self._hitl_of(request)
+        if detail is None:
+            return httpx.Response(404, json={"detail": "Human-in-the-loop detail not found"})
+        return httpx.Response(200, json=detail)
+
+    def _patch_hitl(self, request: httpx.Request) -> httpx.Response:
+        detail = self._hitl_of(request)
+        if detail is None:
+            return httpx.Response(404, json={"detail": "Human-in-the-loop detail not found"})
+        if detail["response_received"]:
+            return httpx.Response(409, json={"detail": (
+                "Human-in-the-loop detail has already been updated for Task Instance with id "
+                "sim and is not allowed to write again.")})
+        body = json.loads(request.content)
+        ti = detail["task_instance"]
+        done = self.answer(ti["dag_id"], ti["dag_run_id"], ti["task_id"], body["chosen_options"],
+                           by="admin")
+        done["params_input"] = body.get("params_input") or {}
+        return httpx.Response(200, json={
+            "responded_by": done["responded_by_user"], "responded_at": done["responded_at"],
+            "chosen_options": done["chosen_options"], "params_input": done["params_input"]})
 
     def _token(self, request: httpx.Request) -> httpx.Response:
         return httpx.Response(201, json={"access_token": fake_jwt()})

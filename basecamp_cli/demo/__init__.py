@@ -9,8 +9,6 @@ own config and store are not read or changed.
 
 from __future__ import annotations
 
-import signal
-
 import click
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -19,8 +17,8 @@ from basecamp_cli.demo.project import reset
 from basecamp_cli.demo.session import (
     DemoInterrupted,
     DemoSession,
+    Interrupts,
     demo_paths,
-    raise_on_signals,
 )
 
 
@@ -37,23 +35,23 @@ def demo_command(start_over: bool, read_only: bool) -> None:
     where.state.mkdir(parents=True, exist_ok=True)
     console = Console(stderr=True)
     session = DemoSession(where, progress=lambda _text: None)
-    previous = raise_on_signals()
-    try:
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                      console=console, transient=True) as progress:
-            step = progress.add_task("basecamp demo", total=None)
-            session.progress = lambda text: progress.update(step, description=text)
-            config = session.start()
-        # Textual is imported only here: the scriptable commands start without it.
-        from basecamp_tui.app import BasecampApp
+    with Interrupts() as interrupts:
+        try:
+            with Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                          TimeElapsedColumn(), console=console, transient=True) as progress:
+                step = progress.add_task("basecamp demo", total=None)
+                session.progress = lambda text: progress.update(step, description=text)
+                config = session.start()
+            # Textual is imported only here: the scriptable commands start without it.
+            from basecamp_tui.app import BasecampApp
 
-        BasecampApp(config, read_only=read_only).run()
-    except (KeyboardInterrupt, DemoInterrupted):
-        console.print("Stopping the demo…")
-    finally:
-        session.progress = lambda text: console.print(f"{text}…")
-        session.stop()
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)  # type: ignore[arg-type]
+            interrupts.app = BasecampApp(config, read_only=read_only)
+            interrupts.app.run()
+        except (KeyboardInterrupt, DemoInterrupted):
+            console.print("Stopping the demo…")
+        finally:
+            interrupts.stopping = True
+            session.progress = lambda text: console.print(f"{text}…")
+            session.stop()
     console.print(f"The demo stopped; nothing it started is running. Its files are in "
                   f"{where.state} (`basecamp demo --reset` starts over).")

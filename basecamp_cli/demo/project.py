@@ -67,6 +67,15 @@ name: marts.revenue
 {head}schedule:
   cron: "0 * * * *"
 """,
+    "code/reports/approved_publish.yaml": """\
+name: reports.approved_publish
+{head}approval:
+  before: publish
+  subject: "Publish the weekly report of {{{{ ds }}}}?"
+  body: "The numbers are in run_query's log."
+schedule:
+  cron: "*/10 * * * *"
+""",
     "manual/reports.ad_hoc_summary.yaml": """\
 name: reports.ad_hoc_summary
 {head}parameters:
@@ -84,6 +93,7 @@ DESCRIPTIONS = {
     "reports.slow_rollup": "A slow rollup: its query runs 150 s",
     "marts.revenue": "Revenue mart: a code spec overriding a manual one",
     "reports.ad_hoc_summary": "An ad hoc report registered by hand (no schedule)",
+    "reports.approved_publish": "Publishing waits for a person: press i on its run to answer",
 }
 
 

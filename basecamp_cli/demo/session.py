@@ -8,6 +8,7 @@ everything; a reaper process does the same if the demo is killed or its terminal
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import httpx
 
@@ -171,14 +173,40 @@ class DemoSession:
             return "(no log)"
 
 
-def raise_on_signals() -> dict[int, object]:
-    """SIGTERM and SIGHUP (a closed terminal) end the demo like Ctrl-C does: the code
-    unwinds through ``finally`` and stops what it started. Returns the old handlers."""
+class Interrupts:
+    """SIGTERM and SIGHUP (a closed terminal) end the demo like Ctrl-C does. While it
+    starts, the handler raises :class:`DemoInterrupted`, so the code unwinds through
+    ``finally`` and stops what it started; once the dashboard runs, the handler asks the
+    dashboard to exit through its event loop (an exception raised into a running Textual
+    app can leave it hanging on a terminal that is gone)."""
 
-    def interrupt(signum: int, _frame: FrameType | None) -> None:
+    SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+    def __init__(self) -> None:
+        self.app: Any = None
+        """The running dashboard, once there is one."""
+        self.stopping = False
+        """Set while the demo stops what it started: a second signal must not cut that short."""
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> Interrupts:
+        self._previous = {signum: signal.signal(signum, self._handle) for signum in self.SIGNALS}
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        if self.stopping:
+            return
+        if self.app is not None:
+            try:
+                asyncio.get_running_loop().call_soon_threadsafe(self.app.exit)
+                return
+            except RuntimeError:  # the dashboard's loop is not running (yet, or any more)
+                pass
         raise DemoInterrupted(signal.Signals(signum).name)
-
-    return {signum: signal.signal(signum, interrupt) for signum in (signal.SIGTERM, signal.SIGHUP)}
 
 
 def demo_paths(root: Path | None = None) -> DemoPaths:

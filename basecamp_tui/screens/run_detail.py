@@ -21,13 +21,21 @@ from textual.widgets import DataTable, Footer, Log, ProgressBar, Static
 from textual.worker import get_current_worker
 
 from basecamp_tui.messages import StoreChanged
-from basecamp_tui.palette import BUSY, GOOD, QUIET, WAIT, WARN, status_text
+from basecamp_tui.palette import (
+    BUSY,
+    GOOD,
+    QUIET,
+    WAIT,
+    WARN,
+    status_text,
+    waiting_text,
+)
 from basecamp_tui.requests import requests_for
 from basecamp_tui.text import clean, duration_text, literal, time_text
 from daemon.core.timefmt import span, when
 from daemon.read.runs import RunDetail, TaskLogView, TaskView, run_detail, task_log
 
-ACTION_KEYS = ("stop", "logs", "clear", "mark")
+ACTION_KEYS = ("stop", "logs", "clear", "mark", "respond")
 RELOAD_ON = frozenset({"runs", "tasks", "actions"})
 
 
@@ -78,13 +86,15 @@ class RunDetailScreen(Screen[None]):
     """
     BINDINGS = [
         Binding("escape", "back", "Back", id="back"),
-        Binding("s", "stop", "Stop run", id="stop", tooltip="Stop this run (asks for a reason)"),
-        Binding("l", "logs", "Fetch log", id="logs",
+        Binding("s", "stop", "Stop", id="stop", tooltip="Stop this run (asks for a reason)"),
+        Binding("l", "logs", "Log", id="logs",
                 tooltip="Fetch the selected task's log through the daemon"),
-        Binding("c", "clear", "Clear task", id="clear",
+        Binding("c", "clear", "Clear", id="clear",
                 tooltip="Retry the selected task and what depends on it (Airflow's preview)"),
-        Binding("M", "mark", "Mark task", id="mark",
+        Binding("M", "mark", "Mark", id="mark",
                 tooltip="Mark the selected task success or failed"),
+        Binding("i", "respond", "Answer", id="respond",
+                tooltip="Answer the task that waits for input"),
     ]
 
     def __init__(self, run_id: str) -> None:
@@ -163,6 +173,11 @@ class RunDetailScreen(Screen[None]):
         if run.note:
             text.append("\n")
             text.append_text(Text.assemble(("note ", "dim"), literal(run.note)))
+        for request in data.inputs:
+            text.append("\n")
+            text.append_text(Text.assemble(
+                waiting_text(), " ", literal(request.label, "bold"), ": ",
+                literal(request.subject), ("  (i answers)", "dim")))
         for action in data.pending:
             text.append("\n")
             text.append(f"… {action.kind} {action.state}", style="yellow")
@@ -290,6 +305,11 @@ class RunDetailScreen(Screen[None]):
         key, run = self.selected_task(), self.data.run if self.data else None
         if run is not None:
             requests_for(self.app).mark([run.public_id], key.task_id if key else None)
+
+    def action_respond(self) -> None:
+        key, run = self.selected_task(), self.data.run if self.data else None
+        if run is not None:
+            requests_for(self.app).respond(run.public_id, key.task_id if key else None)
 
     def action_logs(self) -> None:
         key = self.selected_task()

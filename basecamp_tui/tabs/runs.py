@@ -7,7 +7,14 @@ from typing import Any
 
 from rich.text import Text
 
-from basecamp_tui.palette import GOOD, QUIET, WARN, status_text
+from basecamp_tui.palette import (
+    GOOD,
+    QUIET,
+    WAITING_FOR_INPUT,
+    WARN,
+    status_text,
+    waiting_text,
+)
 from basecamp_tui.tabs.base import Column, LiveTable, Sort
 from basecamp_tui.tabs.workflows import pending_text
 from basecamp_tui.text import duration_text, literal, time_text
@@ -65,7 +72,8 @@ class RunsTable(LiveTable[RunRow]):
 
     def haystack(self, row: RunRow) -> str:
         return " ".join(filter(None, (row.run_id, row.status, row.cluster, row.run_type,
-                                      row.triggered_by, row.current_task)))
+                                      row.triggered_by, row.current_task,
+                                      WAITING_FOR_INPUT if row.waiting_for_input else None)))
 
     def ticking(self, row: RunRow) -> bool:
         return row.active
@@ -79,7 +87,8 @@ class RunsTable(LiveTable[RunRow]):
             took = ((row.ended_at or now) - row.started_at).total_seconds()
         trigger = " · ".join(filter(None, (row.run_type, row.triggered_by)))
         return (
-            status, progress_bar(row), Text(row.dataset_name), literal(row.current_task),
+            status, progress_bar(row), Text(row.dataset_name),
+            waiting_text() if row.waiting_for_input else literal(row.current_task),
             duration_text(took, coarse=row.active), time_text(row.started_at, precision="short"),
             literal(trigger), Text(row.cluster),
             Text(row.run_id.split("/", 1)[1] if "/" in row.run_id else row.run_id),

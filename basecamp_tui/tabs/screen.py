@@ -21,14 +21,15 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
 
+from basecamp_tui.palette import WAITING_FOR_INPUT
 from basecamp_tui.tabs.base import LiveTable
 from basecamp_tui.tabs.clusters import ClustersTable
 from basecamp_tui.tabs.events import EventsTable
 from basecamp_tui.tabs.runs import RunsTable
 from basecamp_tui.tabs.workflows import WorkflowsTable
-from basecamp_tui.text import clean
 from daemon.core.config import UI_KEY_DEFAULTS
 from daemon.core.states import SourceType
+from daemon.core.text import clean
 from daemon.core.timefmt import age
 from daemon.read import guidance
 from daemon.read.changes import Changes, RunRow, WorkflowRow
@@ -225,6 +226,10 @@ class MainScreen(Screen):
             parts.append("failed only")
         if table.filter_text:
             parts.append(f"filter: {table.filter_text}")
+        if self.active_tab == "runs":
+            waiting = sum(1 for run in self.runs.model.values() if run.waiting_for_input)
+            if waiting:
+                parts.append(f"{waiting} {WAITING_FOR_INPUT} (i answers)")
         picked = len(table.selection)
         if picked:
             parts.append(f"{picked} selected (space, ctrl+a; esc clears)")
@@ -359,13 +364,15 @@ class ActionsMainScreen(MainScreen, inherit_bindings=False):
         Binding(key("clear"), "clear", "Clear", id="clear",
                 tooltip="Retry: clear the failed tasks (Airflow's own preview first)"),
         Binding(key("mark"), "mark", "Mark", id="mark", tooltip="Mark runs success or failed"),
+        Binding(key("respond"), "respond", "Answer", id="respond",
+                tooltip="Answer the run's task that waits for input"),
         Binding(key("select"), "select", "Select", id="select", show=False,
                 tooltip="Pick the row for one action on many"),
         Binding(key("select_all"), "select_all", "Select all", id="select_all", show=False,
                 tooltip="Pick every row the filter shows"),
         *VIEW_BINDINGS,
     ]
-    RUNS_ONLY = ("clear", "mark")
+    RUNS_ONLY = ("clear", "mark", "respond")
     """Keys that act on runs: on the Runs tab (where ``c`` is clear, not the code filter)."""
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -416,6 +423,13 @@ class ActionsMainScreen(MainScreen, inherit_bindings=False):
             self.app.notify("Select a run first.", severity="warning")
         elif requests := self._requests():
             requests.mark([run.run_id for run in runs])
+
+    def action_respond(self) -> None:
+        row = self.table.selected
+        if not isinstance(row, RunRow):
+            self.app.notify("Select a run first.", severity="warning")
+        elif requests := self._requests():
+            requests.respond(row.run_id)
 
     def _workflow_or_warn(self) -> tuple[str, str | None] | None:
         selected = self.selected_workflow()

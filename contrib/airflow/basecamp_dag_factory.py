@@ -25,6 +25,11 @@ force); within one source the first valid file in lexicographic path order wins.
 filter applies to the winning spec.
 Tasks: prepare (checks and renders the parameters) -> run_query (SQLExecuteQueryOperator on
 the spec's connection_id, else a placeholder that logs the rendered query) -> publish.
+A spec's `approval: {before: run_query|publish, subject: ..., body: ...}` adds a task
+`approve` (Airflow's ApprovalOperator, Airflow >= 3.1) before that task: the run waits
+until a person answers (in basecamp or Airflow's UI); Reject fails the run, so a publish
+that was refused shows as failed. On older Airflow the DAG is built without it and a
+warning is logged.
 A broken spec (bad YAML, missing fields, bad cron) is logged and skipped; it never breaks
 the other DAGs. Required parameters have no default and Airflow enforces them when a run
 is triggered; a scheduled DAG may not declare a param without a default in Airflow, so
@@ -63,6 +68,11 @@ try:
 except ImportError:  # provider not installed: run_query falls back to the placeholder
     SQLExecuteQueryOperator = None
 
+try:  # Airflow >= 3.1: human-in-the-loop tasks
+    from airflow.providers.standard.operators.hitl import ApprovalOperator
+except ImportError:  # older Airflow: a spec's `approval` is left out, with a warning
+    ApprovalOperator = None
+
 try:
     from croniter import croniter
 except ImportError:  # Airflow validates the cron itself then
@@ -79,6 +89,7 @@ LOGICAL_DATE_NAMES = ("execution_date", "logical_date", "ds")
 LOGICAL_DATE_RUN_TYPES = ("scheduled", "backfill")
 LOGICAL_DATE_NOTE = "scheduled runs and backfills: the logical date"
 START_DATE = (2024, 1, 1)
+APPROVAL_BEFORE = ("run_query", "publish")
 
 
 class SpecError(ValueError):
@@ -117,6 +128,13 @@ def _load_spec(path: Path) -> dict[str, Any]:
         for k, low in (("max_attempts", 1), ("delay_seconds", 0))
     ):
         raise SpecError(f"{name}: bad schedule.retry {retry!r}")
+    approval = doc.get("approval")
+    if approval is not None and not (
+        isinstance(approval, dict) and approval.get("before") in APPROVAL_BEFORE
+        and isinstance(approval.get("subject"), str) and approval["subject"].strip()
+        and isinstance(approval.get("body", ""), str)
+    ):
+        raise SpecError(f"{name}: bad approval {approval!r}")
     params = doc.get("parameters") or []
     if not isinstance(params, list) or not all(
         isinstance(p, dict) and isinstance(p.get("name"), str) and p.get("type", "string")
@@ -311,11 +329,34 @@ def build_dag(source: str, path: Path, spec: dict[str, Any], spec_dir: Path, pre
         def publish(**context: Any) -> None:
             task_log.info("basecamp %s published (run %s)", name, context.get("run_id"))
 
-        prepare() >> run_query >> publish()
+        chain = [prepare(), run_query, publish()]
+        gate = _approval_task(name, spec.get("approval"))
+        if gate is not None:
+            chain.insert(APPROVAL_BEFORE.index(spec["approval"]["before"]) + 1, gate)
+        for upstream, downstream in zip(chain, chain[1:]):
+            upstream >> downstream
 
     if hasattr(dag, "validate"):
         dag.validate()
     return dag
+
+
+def _approval_task(name: str, approval: dict[str, Any] | None) -> Any:
+    """The `approve` task of a spec's approval, or None (no approval, or an Airflow
+    without human-in-the-loop tasks: then a warning)."""
+    if approval is None:
+        return None
+    if ApprovalOperator is None:
+        log.warning("basecamp: %s: approval ignored: it needs Airflow 3.1 or later "
+                    "(human-in-the-loop tasks)", name)
+        return None
+    text = {"subject": approval["subject"], "body": approval.get("body") or None}
+    try:
+        return ApprovalOperator(task_id="approve", fail_on_reject=True, **text)
+    except TypeError:  # a standard provider before fail_on_reject: Reject skips downstream
+        log.warning("basecamp: %s: this Airflow's approval skips the rest of the run on "
+                    "Reject instead of failing it", name)
+        return ApprovalOperator(task_id="approve", **text)
 
 
 def build_all(spec_dir: Path, team: str, prefix: str) -> dict[str, Any]:

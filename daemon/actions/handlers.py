@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from daemon.actions.backfill import run_backfill
 from daemon.actions.context import ExecContext, Outcome, checkpoint
-from daemon.actions.operate import clear, mark
+from daemon.actions.operate import clear, mark, respond
 from daemon.actions.validate import Validated
 from daemon.airflow import AirflowConflict, AirflowError, AirflowNotFound
 from daemon.core.states import (
@@ -201,4 +201,5 @@ HANDLERS: dict[str, Handler] = {
     "pause": pause, "unpause": unpause, "run": run, "stop": stop, "fetch_log": fetch_log,
     "register": register, "unregister": unregister, "sync_specs": sync_specs,
     "sync_runs": sync_runs, "backfill": run_backfill, "clear": clear, "mark": mark,
+    "respond": respond,
 }

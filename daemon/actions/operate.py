@@ -1,6 +1,7 @@
-"""The operator's actions on a run that went wrong: clear (retry) and mark (SPEC §3, §4).
+"""The operator's actions on a run: clear (retry), mark, and respond to a task waiting
+for a person (SPEC §3, §4).
 
-Both follow the permissions of run / stop. Clear asks Airflow which task instances it
+All follow the permissions of run / stop. Clear asks Airflow which task instances it
 clears (its own dry run: what the confirm dialog and ``--dry-run`` show) and clears them;
 the run is written back at once, so it shows as running again as soon as Airflow says so.
 """
@@ -9,11 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from daemon.actions.context import ExecContext, Outcome
+from daemon.actions.context import ExecContext, Outcome, checkpoint
 from daemon.actions.validate import Validated
-from daemon.airflow import TaskInstanceInfo
+from daemon.airflow import AirflowConflict, HitlRequest, TaskInstanceInfo
+from daemon.core.errors import UserError
 from daemon.run_sync.write import write_confirmed_run
-from daemon.store.models import Action
+from daemon.store.models import Action, Run
+from daemon.store.models import HitlRequest as StoredRequest
 
 
 def _labels(tasks: list[TaskInstanceInfo]) -> list[str]:
@@ -62,3 +65,52 @@ def mark(ctx: ExecContext, action: Action, checked: Validated) -> Outcome:
     return Outcome(f"Marked {what} {state} (run {info.state}).",
                    {"run_id": run_row.public_id, "task_id": task_id, "state": state,
                     "airflow_state": info.state})
+
+
+def respond(ctx: ExecContext, action: Action, checked: Validated) -> Outcome:
+    """Answer a task waiting for a person. A second answer is refused with Airflow's
+    reason; the same answer again after a daemon restart (it was sent) is done."""
+    run_row, params = checked.run, checked.params
+    assert run_row is not None
+    client = ctx.client_of_run(run_row.cluster, run_row.public_id)
+    task_id, map_index, options = params["task_id"], params["map_index"], params["options"]
+    sent = bool((action.checkpoint or {}).get("sent"))
+    checkpoint(action, sent=True)
+    try:
+        answered = client.respond_hitl(run_row.dag_id, run_row.dag_run_id, task_id,
+                                       map_index=map_index, chosen_options=options,
+                                       params_input=params["params"])
+    except AirflowConflict as exc:
+        current = client.get_hitl_request(run_row.dag_id, run_row.dag_run_id, task_id,
+                                          map_index=map_index)
+        if not (sent and list(current.chosen_options or ()) == options):
+            _store_answer(ctx, run_row, current)
+            raise UserError(f"Task {task_id} of {run_row.public_id} was answered already"
+                            f"{_by(current)}: {exc}") from None
+        answered = current
+    _store_answer(ctx, run_row, answered)
+    return Outcome(f"Answered task {task_id} of {run_row.public_id}: {', '.join(options)}.",
+                   {"run_id": run_row.public_id, "task_id": task_id, "options": options,
+                    "responded_by": answered.responded_by})
+
+
+def _by(request: HitlRequest) -> str:
+    chosen = ", ".join(request.chosen_options or ())
+    who = f" by {request.responded_by}" if request.responded_by else ""
+    return f"{who} ({chosen})" if chosen else who
+
+
+def _store_answer(ctx: ExecContext, run_row: Run, request: HitlRequest) -> None:
+    """The answer into the store at once: the run stops showing "waiting for input"."""
+    now = ctx.clock()
+    with Run._meta.database.atomic():
+        StoredRequest.update(
+            response_received=True, chosen_options=list(request.chosen_options or ()),
+            responded_by=request.responded_by, responded_at=request.responded_at or now,
+            updated_at=now).where(
+                (StoredRequest.cluster == run_row.cluster)
+                & (StoredRequest.dag_id == run_row.dag_id)
+                & (StoredRequest.dag_run_id == run_row.dag_run_id)
+                & (StoredRequest.task_id == request.task_id)
+                & (StoredRequest.map_index == request.map_index)).execute()
+        Run.update(updated_at=now).where(Run.id == run_row.id).execute()

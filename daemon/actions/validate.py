@@ -14,12 +14,13 @@ from croniter import croniter
 
 from daemon.actions.permissions import check_action, check_register
 from daemon.core.errors import UserError
+from daemon.core.states import ACTIVE_RUN_STATUSES
 from daemon.read.clusters import no_cluster_message
 from daemon.read.runs import RunView, find_run
 from daemon.read.workflows import WorkflowView
 from daemon.specs import DatasetSpec, SpecInvalid, parse_spec, validate_parameters
 from daemon.specs.parse import MAX_SPEC_BYTES
-from daemon.store.models import Cluster, Run, TaskInstance, Workflow
+from daemon.store.models import Cluster, HitlRequest, Run, TaskInstance, Workflow
 
 MAX_BACKFILL_RUNS = 1000
 
@@ -65,11 +66,12 @@ def validate_request(kind: str, target: str, source: str | None = None,
         if kind == "fetch_log" and not params.get("task_id"):
             raise UserError("fetch_log needs a task_id")
         return Validated(kind, run.public_id, workflow=row, run=run, params=params)
-    if kind in ("clear", "mark"):
+    if kind in ("clear", "mark", "respond"):
         run = find_run(target)
         # SPEC §4: clear / mark / respond follow the permissions of run / stop.
         row = check_action("stop", run.dataset_name, source)
-        normalize = _clear_params if kind == "clear" else _mark_params
+        normalize = {"clear": _clear_params, "mark": _mark_params,
+                     "respond": _respond_params}[kind]
         return Validated(kind, run.public_id, workflow=row, run=run,
                          params=normalize(run, params))
     if kind == "register":
@@ -180,6 +182,85 @@ def _mark_params(run: Run, params: dict[str, Any]) -> dict[str, Any]:
         _check_tasks(run, [str(task_id)])
     return {"state": state, "task_id": str(task_id) if task_id else None,
             "map_index": int(params.get("map_index", -1))}
+
+
+def waiting_request(run: Run, task_id: str, map_index: int = -1) -> HitlRequest:
+    """The run's task that waits for a person's answer, or why there is none."""
+    waiting = list(HitlRequest.select().where(
+        (HitlRequest.cluster == run.cluster) & (HitlRequest.dag_id == run.dag_id)
+        & (HitlRequest.dag_run_id == run.dag_run_id)
+        & (HitlRequest.response_received == False)))  # noqa: E712
+    found = next((r for r in waiting if (r.task_id, r.map_index) == (task_id, map_index)), None)
+    if found is not None and run.status in ACTIVE_RUN_STATUSES:
+        return found
+    if run.status not in ACTIVE_RUN_STATUSES:
+        raise UserError(f"Run {run.public_id} is {run.status}: no task of it waits for input.")
+    answered = HitlRequest.get_or_none(
+        (HitlRequest.cluster == run.cluster) & (HitlRequest.dag_id == run.dag_id)
+        & (HitlRequest.dag_run_id == run.dag_run_id) & (HitlRequest.task_id == task_id)
+        & (HitlRequest.map_index == map_index))
+    if answered is not None:
+        who = f" by {answered.responded_by}" if answered.responded_by else ""
+        chosen = ", ".join(answered.chosen_options or [])
+        raise UserError(f"Task {task_id} of {run.public_id} was answered already{who}"
+                        + (f" ({chosen})." if chosen else "."))
+    if waiting:
+        names = ", ".join(r.task_id for r in waiting)
+        raise UserError(f"Task {task_id} of {run.public_id} is not waiting for input; "
+                        f"waiting: {names}")
+    raise UserError(f"No task of {run.public_id} is waiting for input (as of the last run "
+                    "sync; tasks that wait for a person need Airflow 3.1 or later).")
+
+
+def _respond_params(run: Run, params: dict[str, Any]) -> dict[str, Any]:
+    """The answer to a waiting task: options it offers (one unless it takes several),
+    spelled as the task spells them, and values for its form's parameters, typed by the
+    parameter's schema."""
+    task_id = str(params.get("task_id") or "")
+    if not task_id:
+        raise UserError("respond needs the task that waits for input")
+    map_index = int(params.get("map_index", -1))
+    request = waiting_request(run, task_id, map_index)
+    offered = {str(o).casefold(): str(o) for o in request.options or []}
+    chosen = [str(o) for o in params.get("options") or []]
+    if not chosen:
+        raise UserError(f"Choose an option: {', '.join(offered.values())}")
+    unknown = [o for o in chosen if o.casefold() not in offered]
+    if unknown:
+        raise UserError(f"Task {task_id} offers {', '.join(offered.values())}, not "
+                        f"{', '.join(unknown)}")
+    if len(chosen) > 1 and not request.multiple:
+        raise UserError(f"Task {task_id} takes one option, not {len(chosen)}")
+    return {"task_id": task_id, "map_index": map_index,
+            "options": [offered[o.casefold()] for o in chosen],
+            "params": _form_values(task_id, request.params or {}, _strings(params.get("params")))}
+
+
+def _form_values(task_id: str, form: dict[str, Any], given: dict[str, str]) -> dict[str, Any]:
+    unknown = sorted(set(given) - set(form))
+    if unknown:
+        names = ", ".join(sorted(form)) or "none"
+        raise UserError(f"Task {task_id} has no parameter {', '.join(unknown)}; its parameters: {names}")
+    values: dict[str, Any] = {}
+    for name, text in given.items():
+        declared = form[name] if isinstance(form[name], dict) else {}
+        schema = declared.get("schema") or {}
+        kind = schema.get("type")
+        kinds = kind if isinstance(kind, list) else [kind]
+        try:
+            if "integer" in kinds:
+                values[name] = int(text)
+            elif "number" in kinds:
+                values[name] = float(text)
+            elif "boolean" in kinds:
+                if text.lower() not in ("true", "false"):
+                    raise ValueError(text)
+                values[name] = text.lower() == "true"
+            else:
+                values[name] = text
+        except ValueError:
+            raise UserError(f"Parameter {name} of task {task_id} must be {kinds[0]}, not {text!r}") from None
+    return values
 
 
 def backfill_window(zone: str, start: date, end: date) -> tuple[datetime, datetime]:

@@ -131,7 +131,7 @@ UI_KEY_DEFAULTS: dict[str, str] = {
     "pause": "p", "trigger": "t", "stop": "s", "backfill": "b", "logs": "l",
     "filter": "slash", "sort": "o", "code": "c", "manual": "m", "all": "a",
     "failed": "f", "sync": "r", "help": "question_mark", "quit": "q",
-    "clear": "c", "mark": "M", "select": "space", "select_all": "ctrl+a",
+    "clear": "c", "mark": "M", "select": "space", "select_all": "ctrl+a", "respond": "i",
 }
 
 

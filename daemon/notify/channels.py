@@ -23,6 +23,7 @@ REDACTED = "<redacted>"
 _TITLES = {
     "run_failed": "Run failed",
     "sla_exceeded": "SLA exceeded",
+    "input_waiting": "Waiting for input",
     "source_change": "Spec source changed",
     "cluster_outage": "Cluster unreachable",
 }

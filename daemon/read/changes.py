@@ -23,6 +23,7 @@ from daemon.core.states import ACTIVE_RUN_STATUSES, WorkflowStatus
 from daemon.read.actions import ActionRow, load_actions
 from daemon.read.clusters import ClusterRow, list_clusters
 from daemon.read.events import EventRow, list_events
+from daemon.read.hitl import waiting_run_keys
 from daemon.read.runs import RUN_TIME, LastRun, last_runs, stored_time
 from daemon.read.status import DaemonStatus, daemon_status
 from daemon.read.workflows import upcoming
@@ -79,6 +80,8 @@ class RunRow:
     running: int
     skipped: int
     current_task: str | None
+    waiting_for_input: bool = False
+    """A task of this active run waits for a person's answer (Airflow ≥ 3.1)."""
 
     @property
     def key(self) -> str:
@@ -161,17 +164,21 @@ def load_workflows(now: datetime, since: datetime | None = None) -> list[Workflo
 _RUN_COLUMNS = (
     Run.id, Run.dataset_name, Run.dag_run_id, Run.cluster, Run.status, Run.run_type,
     Run.triggered_by, Run.started_at, Run.ended_at, RUN_TIME.alias("at"), Run.total,
-    Run.succeeded, Run.failed, Run.running, Run.skipped, Run.current_task,
+    Run.succeeded, Run.failed, Run.running, Run.skipped, Run.current_task, Run.dag_id,
 )
 
 
 def _run_rows(query: Any) -> list[RunRow]:
     rows = []
+    values = list(query.tuples())
+    waiting = (waiting_run_keys()
+               if any(v[4] in ACTIVE_RUN_STATUSES for v in values) else set())
     for (id_, name, dag_run_id, cluster, status, run_type, triggered_by, started, ended, at,
-         total, succeeded, failed, running, skipped, current) in query.tuples():
+         total, succeeded, failed, running, skipped, current, dag_id) in values:
+        asks = status in ACTIVE_RUN_STATUSES and (cluster, dag_id, dag_run_id) in waiting
         rows.append(RunRow(id_, f"{name}/{dag_run_id}", name, cluster, status, run_type,
                            triggered_by, started, ended, stored_time(at), total, succeeded,
-                           failed, running, skipped, current))
+                           failed, running, skipped, current, asks))
     return rows
 
 

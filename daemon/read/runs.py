@@ -17,6 +17,7 @@ from peewee import fn
 from daemon.core.errors import NotFoundError, UserError
 from daemon.core.states import ACTIVE_RUN_STATUSES
 from daemon.read.actions import ActionRow, open_actions
+from daemon.read.hitl import InputRequest, RunKey, waiting_requests, waiting_run_keys
 from daemon.store.in_force import in_force_condition
 from daemon.store.models import Run, TaskInstance, TaskLog, Workflow
 
@@ -66,6 +67,8 @@ class RunView:
     queued: int
     skipped: int
     current_task: str | None
+    waiting_for_input: bool = False
+    """A task of this (active) run waits for a person's answer (Airflow ≥ 3.1)."""
 
     @property
     def public_id(self) -> str:
@@ -82,12 +85,17 @@ class RunView:
         return round((self.ended_at - self.started_at).total_seconds(), 3)
 
     @classmethod
-    def of(cls, row: Run) -> RunView:
+    def of(cls, row: Run, waiting: set[RunKey] | None = None) -> RunView:
+        """``waiting``: the keys of ``waiting_run_keys()``; None asks the store."""
+        active = row.status in ACTIVE_RUN_STATUSES
+        if active and waiting is None:
+            waiting = waiting_run_keys()
         return cls(row.id, row.dataset_name, row.cluster, row.dag_id, row.dag_run_id,
                    row.status, row.airflow_state, row.run_type, row.triggered_by,
                    row.logical_date, row.queued_at, row.started_at, row.ended_at, row.note,
                    row.total, row.succeeded, row.failed, row.running, row.queued,
-                   row.skipped, row.current_task)
+                   row.skipped, row.current_task,
+                   active and (row.cluster, row.dag_id, row.dag_run_id) in (waiting or ()))
 
     def as_json(self) -> dict[str, Any]:
         """SPEC §8's run object."""
@@ -108,6 +116,7 @@ class RunView:
                          "failed": self.failed, "running": self.running,
                          "queued": self.queued, "skipped": self.skipped},
             "current_task": self.current_task,
+            "waiting_for_input": self.waiting_for_input,
         }
 
 
@@ -144,6 +153,8 @@ class RunDetail:
     error: str | None = None
     tasks: list[TaskView] = field(default_factory=list)
     pending: list[ActionRow] = field(default_factory=list)
+    inputs: list[InputRequest] = field(default_factory=list)
+    """Tasks waiting for a person's answer."""
 
 
 @dataclass(frozen=True)
@@ -175,7 +186,9 @@ def list_runs(flt: RunFilter) -> list[RunView]:
     if flt.until:
         query = query.where(RUN_TIME < Run.started_at.db_value(flt.until))
     query = query.order_by(RUN_TIME.desc(), Run.id.desc()).limit(flt.limit)
-    return [RunView.of(row) for row in query]
+    rows = list(query)
+    waiting = waiting_run_keys() if any(r.status in ACTIVE_RUN_STATUSES for r in rows) else set()
+    return [RunView.of(row, waiting) for row in rows]
 
 
 def recent_runs(dataset: str, limit: int) -> list[RunView]:
@@ -211,7 +224,20 @@ def run_status_json(run_id: str) -> dict[str, Any]:
     tasks = [{"task_id": t.label, "state": t.state, "try_number": t.try_number,
               "started_at": t.started_at, "ended_at": t.ended_at,
               "duration_seconds": t.duration_seconds} for t in _tasks(run.id)]
-    return {**run.as_json(), "tasks": tasks}
+    inputs = [request.as_json() for request in input_requests(run)]
+    return {**run.as_json(), "tasks": tasks, "input_requests": inputs}
+
+
+def input_requests_of(run_id: str) -> list[InputRequest]:
+    """``input_requests`` of the run with this public (or bare) id."""
+    return input_requests(RunView.of(find_run(run_id)))
+
+
+def input_requests(run: RunView) -> list[InputRequest]:
+    """The run's tasks waiting for a person's answer (none once the run is finished)."""
+    if not run.waiting_for_input:
+        return []
+    return waiting_requests(run.cluster, run.dag_id, run.dag_run_id)
 
 
 def run_detail(run_id: str) -> RunDetail:
@@ -220,7 +246,8 @@ def run_detail(run_id: str) -> RunDetail:
         run = RunView.of(find_run(run_id))
     except (NotFoundError, UserError) as exc:
         return RunDetail(run=None, error=str(exc))
-    return RunDetail(run=run, tasks=_tasks(run.id), pending=open_actions(run.public_id))
+    return RunDetail(run=run, tasks=_tasks(run.id), pending=open_actions(run.public_id),
+                     inputs=input_requests(run))
 
 
 def task_log(run_pk: int, task_id: str, map_index: int, try_number: int) -> TaskLogView | None:

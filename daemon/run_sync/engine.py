@@ -10,6 +10,9 @@ so there the changed-runs query alone would miss a task starting until the run i
 changes. While the store has active runs of a v1 cluster, each cycle also asks for the
 task instances changed since the cursor (one more request, only while runs are active)
 and writes those of the active runs.
+
+On Airflow ≥ 3.1, while the cluster has active runs, each cycle also asks which tasks
+wait for a person (``daemon/run_sync/hitl.py``): one more request, only while active.
 """
 
 from __future__ import annotations
@@ -21,12 +24,19 @@ from typing import Callable
 
 from peewee import Database
 
-from daemon.airflow import AirflowClient, AirflowNotFound, DagRunInfo, TaskInstanceInfo
+from daemon.airflow import (
+    AirflowClient,
+    AirflowNotFound,
+    AirflowPermissionError,
+    DagRunInfo,
+    TaskInstanceInfo,
+)
 from daemon.core.config import ClusterConfig
 from daemon.core.errors import BasecampError
 from daemon.core.naming import dag_id_for
 from daemon.core.states import ACTIVE_RUN_STATUSES, WorkflowStatus
 from daemon.core.timefmt import utcnow
+from daemon.run_sync.hitl import HitlFetched, fetch_hitl, write_hitl
 from daemon.run_sync.write import write_pause_states, write_runs, write_task_changes
 from daemon.store.events import record_events, record_sync_outcome, sync_state
 from daemon.store.models import Run, Workflow
@@ -59,6 +69,8 @@ class Fetched:
     cursor: datetime
     active_tasks: dict[tuple[str, str], list[TaskInstanceInfo]] = field(default_factory=dict)
     """Changed tasks of active runs the changed-runs query did not return (Airflow 2)."""
+    hitl: HitlFetched | None = None
+    """Tasks waiting for a person (Airflow ≥ 3.1, while runs are active)."""
 
 
 class RunSync:
@@ -115,6 +127,9 @@ class RunSync:
             report.runs_written = written
             dag_ids = {dag_id_for(self.cluster.dag_name_prefix, name): name for name in known}
             report.pause_changes = write_pause_states(self.cluster.team, dag_ids, fetched.paused, now)
+            if fetched.hitl is not None:
+                events += write_hitl(self.cluster.name, fetched.hitl,
+                                     lambda dag_id: self.dataset_of(dag_id, known), now)
             record_events(events, now)
             record_sync_outcome(self.key, started=started, now=now, error=None)
             state = sync_state(self.key)
@@ -154,11 +169,28 @@ class RunSync:
             fetched += self.client.list_task_instances(new)
         for task in fetched:
             tasks[(task.dag_id, task.dag_run_id)].append(task)
-        paused = self.client.list_paused_dag_ids(
-            dag_id_prefix=f"{self.cluster.dag_name_prefix}__" if self.cluster.dag_name_prefix else None
-        )
+        prefix = f"{self.cluster.dag_name_prefix}__" if self.cluster.dag_name_prefix else None
+        paused = self.client.list_paused_dag_ids(dag_id_prefix=prefix)
+        hitl = None
+        if self._has_active_runs(runs) and self.client.supports_hitl():
+            try:
+                hitl = fetch_hitl(self.client, self.cluster.name, prefix,
+                                  lambda dag_id: self.dataset_of(dag_id, known) is not None)
+            except (AirflowNotFound, AirflowPermissionError) as exc:
+                # runs matter more than questions: a user without the HITL permission
+                # still gets its runs synced
+                log.warning("cluster %s: tasks waiting for input not read: %s",
+                            self.cluster.name, exc)
         next_cursor = server_time or now - timedelta(minutes=1)
-        return Fetched(runs, tasks, refreshed, vanished, paused, next_cursor, active_tasks)
+        return Fetched(runs, tasks, refreshed, vanished, paused, next_cursor, active_tasks, hitl)
+
+    def _has_active_runs(self, listed: list[DagRunInfo]) -> bool:
+        """Whether the cluster has a run that may be waiting for a person: one listed now
+        that is not finished, or one the store has as active."""
+        if any(r.state not in TERMINAL_STATES for r in listed):
+            return True
+        return Run.select().where((Run.cluster == self.cluster.name)
+                                  & Run.status.in_(ACTIVE_RUN_STATUSES)).exists()
 
     def _unlisted_active(self, listed: set[tuple[str, str]]) -> set[tuple[str, str]]:
         """On Airflow 2, the store's active runs of this cluster that the changed-runs

@@ -2,6 +2,7 @@
 
 from daemon.specs.errors import SpecInvalid
 from daemon.specs.model import (
+    Approval,
     DatasetSpec,
     Parameter,
     ParsedSpec,
@@ -14,6 +15,7 @@ from daemon.specs.parse import MAX_SPEC_BYTES, parse_spec
 from daemon.specs.schedule import next_fire_times, next_run
 
 __all__ = [
+    "Approval",
     "MAX_SPEC_BYTES",
     "DatasetSpec",
     "Parameter",

@@ -90,6 +90,20 @@ class Schedule:
     notifications: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
+APPROVAL_BEFORE = ("run_query", "publish")
+"""The DAG factory's tasks an approval can gate."""
+
+
+@dataclass(frozen=True)
+class Approval:
+    """A person approves before the task ``before`` runs (Airflow ≥ 3.1's human-in-the-loop
+    approval; the DAG factory leaves it out, with a warning, on older Airflow)."""
+
+    before: str
+    subject: str
+    body: str = ""
+
+
 @dataclass(frozen=True)
 class DatasetSpec:
     """A valid Dataset Spec. ``extra`` keeps unknown top-level keys as they were."""
@@ -104,6 +118,7 @@ class DatasetSpec:
     parameters: tuple[Parameter, ...]
     schedule: Schedule
     extra: dict[str, Any] = field(default_factory=dict)
+    approval: Approval | None = None
 
     def parameter(self, name: str) -> Parameter | None:
         """The declared parameter called ``name``, if any."""
@@ -140,6 +155,9 @@ class DatasetSpec:
                 "notifications": copy.deepcopy(s.notifications),
             },
             "extra": copy.deepcopy(self.extra),
+            "approval": None if self.approval is None else {
+                "before": self.approval.before, "subject": self.approval.subject,
+                "body": self.approval.body},
         }
 
     @classmethod
@@ -174,6 +192,7 @@ class DatasetSpec:
                 notifications=copy.deepcopy(s["notifications"]),
             ),
             extra=copy.deepcopy(data["extra"]),
+            approval=Approval(**data["approval"]) if data.get("approval") else None,
         )
 
 

@@ -17,8 +17,10 @@ from typing import Any
 from daemon.specs.errors import SpecInvalid
 from daemon.specs.loader import Document, Path, load_document
 from daemon.specs.model import (
+    APPROVAL_BEFORE,
     NOTIFICATION_EVENTS,
     PARAMETER_TYPES,
+    Approval,
     DatasetSpec,
     Parameter,
     ParsedSpec,
@@ -31,7 +33,8 @@ from daemon.specs.schedule import CRON_EXAMPLE, cron_problem, timezone_problem
 MAX_SPEC_BYTES = 1_048_576
 
 _TOP_KEYS = ("name", "type", "owner", "team", "description", "query_file",
-             "connection_id", "parameters", "schedule")
+             "connection_id", "parameters", "schedule", "approval")
+_APPROVAL_KEYS = ("before", "subject", "body")
 _PARAMETER_KEYS = ("name", "type", "required", "default", "description")
 _SCHEDULE_KEYS = ("enabled", "cron", "timezone", "retry", "sla_minutes", "notifications")
 _RETRY_KEYS = ("max_attempts", "delay_seconds")
@@ -96,6 +99,7 @@ class _Checker:
                   for key in ("description", "query_file", "connection_id")]
         parameters = self.parameters(top.get("parameters"))
         schedule = self.schedule(top)
+        approval = self.approval(top.get("approval"))
         if self.errors:
             return None
         assert parameters is not None and schedule is not None
@@ -108,7 +112,31 @@ class _Checker:
             name=name, type="Dataset", owner=owner, team=team, description=fields[0] or "",
             query_file=fields[1] or "", connection_id=fields[2] or "", parameters=parameters,
             schedule=schedule, extra={k: v for k, v in top.items() if k not in _TOP_KEYS},
+            approval=approval,
         )
+
+    # -- approval --------------------------------------------------------------------
+
+    def approval(self, value: object) -> Approval | None:
+        path: Path = ("approval",)
+        if value is None:
+            return None
+        example = 'approval: {before: publish, subject: "Publish daily clicks?"}'
+        if not isinstance(value, dict):
+            self.error(path, f"approval must be a mapping, got {_show(value)}; write e.g. {example}")
+            return None
+        self.unknown_keys(value, path, _APPROVAL_KEYS)
+        before = self.text(value, path, "before", required="before: publish")
+        if before is not None and before not in APPROVAL_BEFORE:
+            self.error(path + ("before",), f"approval.before must be one of "
+                       f"{', '.join(APPROVAL_BEFORE)} (the task a person approves), got "
+                       f"{_show(before)}")
+            return None
+        subject = self.text(value, path, "subject", required='subject: "Publish daily clicks?"')
+        body = self.text(value, path, "body", default="")
+        if before is None or subject is None or body is None:
+            return None
+        return Approval(before, subject, body)
 
     # -- parameters ------------------------------------------------------------------
 

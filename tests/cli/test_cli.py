@@ -363,3 +363,58 @@ def test_empty_tables_say_why_and_what_to_do_next(project, capsys):
     assert main(["workflow", "history"]) == 0
     assert re.search(r"^No runs synced:\ndp-airflow: never reached: cannot reach Airflow cluster "
                      "dp-airflow", capsys.readouterr().out)
+
+
+def test_a_task_waiting_for_input_shows_in_status_and_is_answered(project, capsys):
+    from daemon.store.models import Action, HitlRequest
+
+    add_unreachable_cluster(project)
+    _add_run("ds.adhoc", "manual__2", "RUNNING", 5)
+    HitlRequest.create(cluster="dp-airflow", dag_id="dp__ds.adhoc", dag_run_id="manual__2",
+                       task_id="publish", subject="Publish [b]now[/b]?",
+                       body="rows: 12\x1b[31m red\x1b[0m", options=["Approve", "Reject"],
+                       params={"reason": {"value": "", "schema": {"type": "string"}}})
+    capsys.readouterr()
+    assert main(["workflow", "status", "ds.adhoc/manual__2"]) == 0
+    out = capsys.readouterr().out
+    assert "waiting for input" in out
+    assert "Task publish waits for input: Publish [b]now[/b]?" in out
+    assert "  rows: 12 red" in out and "\x1b" not in out
+    assert "basecamp workflow respond ds.adhoc/manual__2 publish --option Approve" in out
+    detail = run_json(capsys, "workflow", "status", "manual__2", "--format", "json")
+    assert detail["waiting_for_input"] is True
+    assert detail["input_requests"][0]["options"] == ["Approve", "Reject"]
+    assert detail["input_requests"][0]["params"] == {"reason": ""}
+
+    assert "offers Approve, Reject, not Ship" in fails(
+        capsys, 1, "workflow", "respond", "ds.adhoc/manual__2", "publish", "--option", "Ship")
+    assert "Give the answer with --option (Approve, Reject)" in fails(
+        capsys, 1, "workflow", "respond", "ds.adhoc/manual__2", "publish", "--no-wait")
+    assert main(["workflow", "respond", "ds.adhoc/manual__2", "publish", "--option", "approve",
+                 "-p", "reason=looks fine", "--no-wait"]) == 0
+    queued = Action.get(Action.kind == "respond")
+    assert (queued.target, queued.params) == ("ds.adhoc/manual__2", {
+        "task_id": "publish", "map_index": -1, "options": ["Approve"],
+        "params": {"reason": "looks fine"}})
+
+
+def test_clear_and_mark_take_several_runs(project, capsys):
+    from daemon.store.models import Action
+
+    add_unreachable_cluster(project)
+    _add_run("ds.adhoc", "manual__1", "FAILED", 9)
+    _add_run("ds.adhoc", "manual__2", "FAILED", 5)
+    assert "--no-wait needs --yes" in fails(capsys, 1, "workflow", "clear", "manual__1", "--no-wait")
+    assert main(["workflow", "clear", "manual__1", "manual__2", "--yes", "--no-wait"]) == 0
+    assert main(["workflow", "mark", "manual__1", "manual__2", "success", "--task", "prepare",
+                 "--yes", "--no-wait"]) == 0
+    queued = [(a.kind, a.target, a.params) for a in Action.select().order_by(Action.id)]
+    assert queued == [
+        ("clear", f"ds.adhoc/manual__{n}", {"task_ids": None, "failed_only": True,
+                                             "downstream": True, "dry_run": False}) for n in (1, 2)
+    ] + [("mark", f"ds.adhoc/manual__{n}", {"state": "success", "task_id": "prepare",
+                                            "map_index": -1}) for n in (1, 2)]
+    assert "give one or more RUN_IDs, then success or failed" in fails(
+        capsys, 2, "workflow", "mark", "manual__1", "done")
+    assert "has no task nope" in fails(
+        capsys, 1, "workflow", "mark", "manual__1", "failed", "--task", "nope", "--yes")

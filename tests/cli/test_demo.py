@@ -79,3 +79,5 @@ def test_the_demo_specs_are_valid_and_show_what_basecamp_does(tmp_path):
     assert names["manual"] - names["code"] == {"reports.ad_hoc_summary"}  # a manual spec
     assert {FIRST_RUN, FLAKY, "reports.slow_rollup"} <= names["code"]
     assert parsed["code/analytics/daily_clicks.yaml"].spec.parameters  # a parameterised one
+    approval = parsed["code/reports/approved_publish.yaml"].spec.approval  # a person approves
+    assert approval is not None and approval.subject == "Publish the weekly report of {{ ds }}?"

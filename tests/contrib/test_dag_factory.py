@@ -128,6 +128,10 @@ def write_awkward_specs(spec_dir: Path) -> None:
         # the effective (code) spec belongs to another team: no DAG here, not even the manual one
         "code/shadow.yaml": spec("shadow.ds", team="@marketing"),
         "manual/shadow.yaml": spec("shadow.ds"),
+        # a person approves before publish (Airflow >= 3.1); a bad approval is no DAG
+        "code/approve.yaml": spec("approve.ds", extra=(
+            'approval: {before: publish, subject: "Publish {{ ds }}?", body: "Check it"}\n')),
+        "code/approve_bad.yaml": spec("approve.bad", extra="approval: {before: nowhere}\n"),
     }
     for rel, text in files.items():
         path = spec_dir / rel
@@ -156,11 +160,11 @@ def run_dagbag(version: str, tmp_path: Path,
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def check_dagbag(report: dict[str, Any]) -> None:
+def check_dagbag(report: dict[str, Any], *, hitl: bool) -> None:
     dags = report["dags"]
     assert report["import_errors"] == {}
-    ids = {name: dag_id_for(PREFIX, name)
-           for name in (CLICKS, "manual.only", "fallback.ds", "sql.ds", "buildfail.ds")}
+    ids = {name: dag_id_for(PREFIX, name) for name in
+           (CLICKS, "manual.only", "fallback.ds", "sql.ds", "buildfail.ds", "approve.ds")}
     # team filter, broken specs skipped, every good one built
     assert set(dags) == set(ids.values()), sorted(dags)
     assert ids[CLICKS] == "bc__iceberg.analytics.daily_clicks"
@@ -213,8 +217,18 @@ def check_dagbag(report: dict[str, Any]) -> None:
 
     warnings = "\n".join(report["warnings"])
     for needle in ("broken.yaml", "not_a_mapping.yaml", "missing_owner.yaml", "bad_cron.yaml",
-                   "code/fallback.yaml", "z_dup.yml", "bad_tz.yaml", "code/build_fail.yaml"):
+                   "code/fallback.yaml", "z_dup.yml", "bad_tz.yaml", "code/build_fail.yaml",
+                   "approve_bad.yaml"):
         assert needle in warnings, warnings
+
+    approve = dags[ids["approve.ds"]]
+    if hitl:
+        assert approve["operators"]["approve"] == "ApprovalOperator"
+        assert approve["upstream"] == {"prepare": [], "run_query": ["prepare"],
+                                       "approve": ["run_query"], "publish": ["approve"]}
+    else:
+        assert approve["task_ids"] == ["prepare", "publish", "run_query"]
+        assert "approve.ds: approval ignored: it needs Airflow 3.1 or later" in warnings
 
 
 def test_factory_imports_nothing_from_basecamp() -> None:
@@ -230,12 +244,12 @@ def test_factory_imports_nothing_from_basecamp() -> None:
 
 @pytest.mark.airflow
 def test_dagbag_airflow3(tmp_path: Path) -> None:
-    check_dagbag(run_dagbag(AIRFLOW3_VERSION, tmp_path))
+    check_dagbag(run_dagbag(AIRFLOW3_VERSION, tmp_path), hitl=True)
 
 
 @pytest.mark.airflow2
 def test_dagbag_airflow2(tmp_path: Path) -> None:
-    check_dagbag(run_dagbag(AIRFLOW2_VERSION, tmp_path))
+    check_dagbag(run_dagbag(AIRFLOW2_VERSION, tmp_path), hitl=False)
 
 
 # The parameter rule (which required parameters take the logical date, which ones a

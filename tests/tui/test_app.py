@@ -385,4 +385,22 @@ async def test_read_only_has_no_operator_keys(make_app):
         keys = {binding.action for binding in app.main.active_bindings.values()
                 if hasattr(binding, "action")} | {
             b.binding.action for b in app.main.active_bindings.values() if hasattr(b, "binding")}
-        assert not keys & {"clear", "mark", "select", "select_all"}
+        assert not keys & {"clear", "mark", "select", "select_all", "respond"}
+
+
+async def test_a_run_waiting_for_input_says_so_and_i_answers_it(make_app):
+    from daemon.store.models import HitlRequest
+
+    HitlRequest.create(cluster="dp-airflow", dag_id="dp__ds.clicks",
+                       dag_run_id=CLICKS_RUN.split("/", 1)[1], task_id="publish",
+                       subject="Ship?", options=["Approve", "Reject"])
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        requests = await started(app, pilot)
+        await pilot.press("2")
+        runs = app.main.runs
+        assert cell(runs, CLICKS_RUN, "task") == "waiting for input"
+        assert "1 waiting for input (i answers)" in str(app.main.query_one("#status").render())
+        await select(pilot, runs, CLICKS_RUN)
+        await pilot.press("i")
+        assert requests.calls == [("respond", CLICKS_RUN)]

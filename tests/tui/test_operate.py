@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from basecamp_tui.forms import ConfirmDialog, MarkDialog
+from basecamp_tui.forms.respond import RespondDialog
 from daemon.core.states import ActionState
 from daemon.store.models import Action
 from tests.tui.detail_data import (
@@ -66,6 +67,7 @@ async def test_clear_is_confirmed_on_airflows_preview_then_queued(store: Any) ->
         with PreviewingDaemon(["load", "publish"]):
             app.requests.clear([FAILED_RUN, RUNNING_RUN])
             await pilot_until(pilot, lambda: isinstance(app.screen, ConfirmDialog), 10)
+        await pilot.pause()  # the dialog composes after it is pushed
         dialog = app.screen
         assert plain(dialog.query_one("#question")) == "Clear 4 task instance(s) in 2 run(s)?"
         detail = plain(dialog.query_one("#detail"))
@@ -96,6 +98,7 @@ async def test_mark_asks_which_state(store: Any) -> None:
     async with app.run_test() as pilot:
         app.requests.mark([FAILED_RUN], "load")
         await pilot_until(pilot, lambda: isinstance(app.screen, MarkDialog))
+        await pilot.pause()
         assert plain(app.screen.query_one("#question")) == f"Mark task load of {FAILED_RUN} as…"
         await pilot.press("s")
         await settle(pilot)
@@ -123,3 +126,104 @@ def test_mark_dialog_snapshot(snap_compare: Any, store: Any) -> None:
         await pilot_until(pilot, lambda: isinstance(pilot.app.screen, MarkDialog))
 
     assert snap_compare(DetailHarness(), terminal_size=(80, 24), run_before=run_before)
+
+
+def ask(task_id: str = "load", multiple: bool = False) -> None:
+    """The running run's task waits for a person (as the run sync stores it)."""
+    from daemon.store.models import HitlRequest
+
+    dag_run_id = RUNNING_RUN.split("/", 1)[1]
+    HitlRequest.create(cluster="de-prod", dag_id=f"de__{RUNNING_RUN.split('/')[0]}",
+                       dag_run_id=dag_run_id, task_id=task_id,
+                       subject="Publish [b]daily clicks[/b]?",
+                       body="12 rows changed\n[red]not markup[/red]",
+                       options=["Approve", "Reject", "Later"], multiple=multiple,
+                       defaults=["Later"] if multiple else None,
+                       params={"reason": {"value": "", "description": "why [i]so[/i]",
+                                          "schema": {"type": "string"}}})
+
+
+async def test_respond_shows_the_question_and_queues_the_answer(store: Any) -> None:
+    build_store()
+    ask()
+    app = DetailHarness()
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.requests.respond(RUNNING_RUN)
+        await pilot_until(pilot, lambda: isinstance(app.screen, RespondDialog))
+        await pilot.pause()
+        dialog = app.screen
+        assert plain(dialog.query_one("#respond-subject")) == "Publish [b]daily clicks[/b]?"
+        dialog.query_one("#param-0").focus()
+        await pilot.pause()
+        await pilot.press(*"numbers", "space", *"ok")
+        dialog.query_one("#respond-options").focus()
+        await pilot.pause()
+        await pilot.press("down", "enter")
+        await pilot_until(pilot, lambda: queued("respond"))
+        [answer] = queued("respond")
+        assert (answer.target, answer.params) == (RUNNING_RUN, {
+            "task_id": "load", "map_index": -1, "options": ["Reject"],
+            "params": {"reason": "numbers ok"}})
+
+
+async def test_respond_with_several_options_needs_one(store: Any) -> None:
+    build_store()
+    ask(multiple=True)
+    app = DetailHarness()
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.requests.respond(RUNNING_RUN)
+        await pilot_until(pilot, lambda: isinstance(app.screen, RespondDialog))
+        await pilot.pause()
+        options = app.screen.query_one("#respond-options")
+        assert list(options.selected) == ["Later"]  # the task's default
+        options.deselect_all()
+        app.screen.query_one("#send").press()
+        await pilot.pause()
+        assert "Choose at least one option." in plain(app.screen.query_one("#respond-error"))
+        options.select("Approve")
+        options.select("Later")
+        app.screen.query_one("#send").press()
+        await pilot_until(pilot, lambda: queued("respond"))
+        [answer] = queued("respond")
+        assert answer.params["options"] == ["Approve", "Later"]
+
+
+async def test_respond_without_a_waiting_task_says_why(store: Any) -> None:
+    build_store()
+    app = DetailHarness()
+    async with app.run_test() as pilot:
+        app.requests.respond(RUNNING_RUN)
+        await pilot_until(pilot, lambda: app.errors())
+        assert app.errors() == [f"No task of {RUNNING_RUN} is waiting for input."]
+        from daemon.store.models import Cluster
+        Cluster.update(airflow_version="2.11.2").where(Cluster.name == "de-prod").execute()
+        app.requests.respond(RUNNING_RUN)
+        await pilot_until(pilot, lambda: len(app.errors()) == 2)
+        assert app.errors()[1] == ("Cluster de-prod runs Airflow 2.11.2: tasks that wait for a "
+                                   "person (human-in-the-loop) need Airflow 3.1 or later.")
+        assert queued("respond") == []
+
+
+def test_respond_dialog_snapshot(snap_compare: Any, store: Any) -> None:
+    build_store()
+    ask()
+
+    async def run_before(pilot: Any) -> None:
+        pilot.app.requests.respond(RUNNING_RUN)
+        await pilot_until(pilot, lambda: isinstance(pilot.app.screen, RespondDialog))
+
+    assert snap_compare(DetailHarness(), terminal_size=(80, 24), run_before=run_before)
+
+
+async def test_run_detail_shows_the_question_and_i_opens_it(store: Any) -> None:
+    from basecamp_tui.screens.run_detail import RunDetailScreen
+
+    build_store()
+    ask()
+    app = DetailHarness(lambda: RunDetailScreen(RUNNING_RUN))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        header = plain(app.screen.query_one("#run-header"))
+        assert "waiting for input load: Publish [b]daily clicks[/b]?  (i answers)" in header
+        await pilot.press("i")
+        await pilot_until(pilot, lambda: isinstance(app.screen, RespondDialog))

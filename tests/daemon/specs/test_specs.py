@@ -9,6 +9,7 @@ import pytest
 
 from daemon.core.errors import UserError
 from daemon.specs import (
+    Approval,
     DatasetSpec,
     Parameter,
     ParsedSpec,
@@ -212,6 +213,29 @@ def test_webhook_target() -> None:
         "      - {type: webhook, url: 'https://hooks.example.com/x'}\n"
     assert parse(text).spec.schedule.notifications == {
         "on_failure": [{"type": "webhook", "url": "https://hooks.example.com/x"}]}
+
+
+def test_approval_gates_a_task_and_survives_the_store() -> None:
+    spec = parse(MINIMAL + 'approval: {before: publish, subject: "Publish {{ ds }}?"}\n').spec
+    assert spec.approval == Approval("publish", "Publish {{ ds }}?", "")
+    assert DatasetSpec.from_json(json.loads(json.dumps(spec.to_json()))) == spec
+    stored_before_approval = {k: v for k, v in spec.to_json().items() if k != "approval"}
+    assert DatasetSpec.from_json(stored_before_approval).approval is None
+
+
+@pytest.mark.parametrize(("approval", "message"), [
+    ("approval: yes", "approval must be a mapping, got true; write e.g. approval: "
+                      '{before: publish, subject: "Publish daily clicks?"}'),
+    ("approval: {before: nowhere, subject: x}",
+     "approval.before must be one of run_query, publish (the task a person approves), "
+     'got "nowhere"'),
+    ("approval: {before: publish}",
+     'approval.subject is required: add subject: "Publish daily clicks?"'),
+    ("approval: {before: publish, subject: x, body: [1]}",
+     "approval.body must be text, got a list; write one text value"),
+])
+def test_a_bad_approval_is_an_error_with_its_line(approval: str, message: str) -> None:
+    assert issues(MINIMAL + approval + "\n") == [(6, message)]
 
 
 # -- validation errors: all collected, with lines ------------------------------------
