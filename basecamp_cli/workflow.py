@@ -203,12 +203,20 @@ def _progress_cell(row: dict[str, Any]) -> str:
     return text
 
 
+def _duration_cell(run: dict[str, Any]) -> str | None:
+    """How long a finished run took; "(slow)" when far slower than its workflow's usual."""
+    took = None if run["duration_seconds"] is None else duration(run["duration_seconds"])
+    if not run.get("slow"):
+        return took
+    return f"{took} (slow)" if took else "(slow)"
+
+
 HISTORY_COLUMNS = (
     ("RUN ID", lambda r: r["run_id"]),
     ("STATUS", lambda r: r["status"]),
     ("TYPE", lambda r: r["run_type"]),
     ("STARTED (UTC)", lambda r: short_time(r["started_at"])),
-    ("DURATION", lambda r: None if r["duration_seconds"] is None else duration(r["duration_seconds"])),
+    ("DURATION", _duration_cell),
     ("TASKS", _progress_cell),
     ("CURRENT", lambda r: "waiting for input" if r.get("waiting_for_input") else r["current_task"]),
     ("CLUSTER", lambda r: r["cluster"]),

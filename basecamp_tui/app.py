@@ -8,6 +8,8 @@ remembers the actions this session queued (``track_action``) and notifies their 
 from __future__ import annotations
 
 import gc
+import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,12 +17,14 @@ from datetime import datetime
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.theme import Theme
 
 from basecamp_tui.commands import BasecampCommands
 from basecamp_tui.live import StoreFailed, StoreLoaded, Watcher
 from basecamp_tui.messages import StoreChanged
 from basecamp_tui.requests import ActionRequests
 from basecamp_tui.tabs.screen import ActionsMainScreen, MainScreen
+from daemon.core import paths
 from daemon.core.config import UI_KEY_DEFAULTS, Config
 from daemon.core.states import ActionState
 from daemon.core.timefmt import utcnow
@@ -37,6 +41,28 @@ class _Batch:
     label: str
     waiting: set[int]
     outcomes: list[ActionRow] = field(default_factory=list)
+
+
+log = logging.getLogger(__name__)
+
+
+def remembered_theme() -> str:
+    try:
+        data = json.loads(paths.ui_state_file().read_text())
+    except (OSError, ValueError):
+        return ""
+    return data.get("theme", "") if isinstance(data, dict) else ""
+
+
+def remember_theme(name: str) -> None:
+    """Keep the theme chosen in the palette for the next start (a small state file beside
+    the config: the config file itself is the user's, comments and all)."""
+    path = paths.ui_state_file()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"theme": name}))
+    except OSError as exc:  # a read-only home: the choice lasts this session
+        log.warning("cannot remember the theme in %s: %s", path, exc)
 
 
 class BasecampApp(App):
@@ -74,6 +100,8 @@ class BasecampApp(App):
         return self.screen_stack[0]  # type: ignore[return-value]
 
     def on_mount(self) -> None:
+        self._apply_theme()
+        self.theme_changed_signal.subscribe(self, self._remember_theme)
         if self.read_only:
             self.sub_title = "read-only"
         else:
@@ -83,6 +111,23 @@ class BasecampApp(App):
 
     def on_unmount(self) -> None:
         self.watcher.stop()
+
+    # --- the theme ---------------------------------------------------------------------
+
+    def _apply_theme(self) -> None:
+        """The theme last chosen in the dashboard, else ``[ui] theme``, else Textual's."""
+        wanted = remembered_theme() or self.config.ui.theme
+        if not wanted:
+            return
+        if wanted in self.available_themes:
+            self.theme = wanted
+        else:
+            self.notify(f"Unknown theme {wanted!r} ([ui] theme); known: "
+                        f"{', '.join(sorted(self.available_themes))}", severity="warning",
+                        markup=False)
+
+    def _remember_theme(self, theme: Theme) -> None:
+        remember_theme(theme.name)
 
     # --- following the store -------------------------------------------------------------
 

@@ -62,9 +62,12 @@ class Watcher:
             while not self._stop.is_set():
                 try:
                     changes = self.reader.first_load() if first else self.reader.poll()
-                    first = False
                     if changes:
                         self.app.post_message(StoreLoaded(changes))  # type: ignore[attr-defined]
+                    if first:  # painted: now the part that reads every run
+                        first = False
+                        history = self.reader.load_history()
+                        self.app.post_message(StoreLoaded(history))  # type: ignore[attr-defined]
                     failing = False
                 except Exception as exc:  # noqa: BLE001 - one bad look must not end the watch
                     if not failing:

@@ -34,7 +34,7 @@ from daemon.actions import checked_run, checked_target, enqueue, wait_for
 from daemon.core.errors import BasecampError, UserError
 from daemon.core.states import ActionState, WorkflowStatus
 from daemon.read.hitl import hitl_unsupported
-from daemon.read.runs import input_requests
+from daemon.read.runs import input_requests, log_fetch_open
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,25 @@ class ActionRequests:
         params = {"task_id": task_id, "try_number": int(try_number), "map_index": int(map_index)}
         label = f"log of {task_id} (try {try_number})"
         self._start(self._enqueue, "fetch_log", run_id, None, params, None, label)
+
+    def follow_log(self, run_id: str, task_id: str, try_number: int, map_index: int = -1) -> None:
+        """The log pane following a running task: ask the daemon for the new part of the
+        log (``follow``: it continues from Airflow's token), unless a fetch of this task is
+        still open. Quiet: no notification, no outcome tracked, nothing in read-only."""
+        if getattr(self.app, "read_only", False) or try_number < 1:
+            return
+        params = {"task_id": task_id, "try_number": int(try_number), "map_index": int(map_index),
+                  "follow": True}
+        self.app.run_worker(partial(self._follow, run_id, params), thread=True,
+                            group="follow-log", exclusive=True, exit_on_error=False,
+                            name="action:follow_log")
+
+    def _follow(self, run_id: str, params: dict[str, Any]) -> None:
+        try:
+            if not log_fetch_open(run_id, params["task_id"], params["map_index"]):
+                enqueue("fetch_log", run_id, params=params)
+        except Exception:  # the next tick tries again; the pane says when it last fetched
+            log.warning("could not queue a log follow-up fetch for %s", run_id, exc_info=True)
 
     def clear(self, run_ids: list[str], task_ids: list[str] | None = None) -> None:
         """``c``: ask the daemon for Airflow's own preview of the clear (its dry run), show

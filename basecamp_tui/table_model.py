@@ -38,6 +38,9 @@ class Column:
     key: str
     label: str
     width: int
+    drop: int = 0
+    """When the table is wider than the screen, columns with the highest ``drop`` go
+    first (0: always shown)."""
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,18 @@ def literal(value: object, style: str = "") -> Text:
     return Text(clean(str(value)), style=style)
 
 
+def gap(text: Text, width: int = 2) -> Text:
+    """Append ``width`` spaces in the style of what ``text`` ends with, and return it.
+
+    Separators belong to the word before them, never to the start of the next styled
+    part: an SVG screenshot draws each part at its own position and some renderers drop
+    a part's leading spaces, which then reads "activein force"."""
+    last = text.spans[-1] if text.spans else None
+    style = last.style if last is not None and last.end == len(text) else text.style
+    text.append(" " * width, style=style)
+    return text
+
+
 def default_text(value: object) -> str:
     """A parameter default the way it would be typed (``false``, not ``False``)."""
     return str(value).lower() if isinstance(value, bool) else str(value)

@@ -1,6 +1,7 @@
 """A stateful simulated Airflow 3 REST API (``/api/v2``), served in-process as an httpx
-transport: DAGs, DAG runs with ``updated_at``, task instances, with real Airflow's
-filter and pagination semantics for the endpoints basecamp uses (``limit`` clamped to
+transport: DAGs, DAG runs with ``updated_at``, task instances, task logs with
+continuation tokens, with real Airflow's filter and pagination semantics for the
+endpoints basecamp uses (``limit`` clamped to
 ``maximum_page_limit``, ``offset``, ``updated_at_gte``, ``order_by``, ``paused``,
 ``dag_id_pattern`` as a substring match, task-instance batches filtered as
 ``dag_ids × dag_run_ids``). ``tests/integration/test_sim_parity.py`` runs the same queries
@@ -29,6 +30,9 @@ import httpx
 MAX_PAGE = 100
 _HITL_PATH = (r"/api/v2/dags/(?P<dag>[^/~]+)/dagRuns/(?P<run>[^/~]+)/taskInstances/"
               r"(?P<task>[^/]+)/(?P<map>-?\d+)/hitlDetails")
+_LOG_PATH = (r"/api/v2/dags/(?P<dag>[^/~]+)/dagRuns/(?P<run>[^/~]+)/taskInstances/"
+             r"(?P<task>[^/]+)/logs/(?P<try>\d+)")
+_LOG_TOKEN = "sim-log:"
 
 
 def iso(value: datetime | None) -> str | None:
@@ -103,6 +107,8 @@ class SimAirflow:
         self.tasks: dict[tuple[str, str], list[SimTask]] = {}
         self.requests: Counter[str] = Counter()
         self.hitl: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.logs: dict[tuple[str, str, str, int], list[str]] = {}
+        """Log lines by (dag_id, dag_run_id, task_id, try_number); see :meth:`write_log`."""
         """Human-in-the-loop details by (dag_id, dag_run_id, task_id), as Airflow's JSON."""
         self.down = False
         self.lock = threading.Lock()
@@ -154,6 +160,11 @@ class SimAirflow:
             if task.task_id == task_id:
                 task.state, task.updated_at = "success", self.clock()
         return detail
+
+    def write_log(self, dag_id: str, dag_run_id: str, task_id: str, try_number: int,
+                  *lines: str) -> None:
+        """The task try writes log lines (served by the log endpoint, with tokens)."""
+        self.logs.setdefault((dag_id, dag_run_id, task_id, try_number), []).extend(lines)
 
     def touch(self, run: SimRun, **changes: Any) -> None:
         for key, value in changes.items():
@@ -217,6 +228,7 @@ class SimAirflow:
             ("GET", r"/api/v2/dags/~/dagRuns/~/hitlDetails", self._list_hitl),
             ("GET", _HITL_PATH, self._get_hitl),
             ("PATCH", _HITL_PATH, self._patch_hitl),
+            ("GET", _LOG_PATH, self._get_log),
         ]
         for verb, pattern, handler in routes:
             match = re.fullmatch(pattern, path)
@@ -264,6 +276,29 @@ class SimAirflow:
         return httpx.Response(200, json={
             "responded_by": done["responded_by_user"], "responded_at": done["responded_at"],
             "chosen_options": done["chosen_options"], "params_input": done["params_input"]})
+
+    def _get_log(self, request: httpx.Request) -> httpx.Response:
+        """Airflow 3's JSON log answer: structured messages from the token's position on
+        (``token`` is opaque here, signed in Airflow: anything else is 400), and a new
+        token while the try can still write (running or deferred), else null."""
+        match = request.extensions["match"]
+        try_number = int(match["try"])
+        task = next((t for t in self.tasks.get((match["dag"], match["run"]), [])
+                     if t.task_id == match["task"]), None)
+        if task is None or not 1 <= try_number <= task.try_number:
+            return httpx.Response(404, json={"detail": "TaskInstance not found"})
+        token = request.url.params.get("token")
+        position = 0
+        if token:
+            if not token.startswith(_LOG_TOKEN) or not token[len(_LOG_TOKEN):].isdigit():
+                return httpx.Response(400, json={"detail": "Bad Signature. Please use only "
+                                                           "the tokens provided by the API."})
+            position = int(token[len(_LOG_TOKEN):])
+        lines = self.logs.get((match["dag"], match["run"], match["task"], try_number), [])
+        done = task.try_number != try_number or task.state not in ("running", "deferred")
+        return httpx.Response(200, json={
+            "content": [{"event": line, "level": "info"} for line in lines[position:]],
+            "continuation_token": None if done else f"{_LOG_TOKEN}{len(lines)}"})
 
     def _token(self, request: httpx.Request) -> httpx.Response:
         return httpx.Response(201, json={"access_token": fake_jwt()})

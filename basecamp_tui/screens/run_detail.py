@@ -1,8 +1,13 @@
-"""Run detail: progress, the task table, and the log tail of the selected task.
+"""Run detail: progress, the task table with a Gantt column, and the log of the selected
+task's try.
 
 Logs come through the daemon: ``l`` queues a ``fetch_log`` action, and the ``TaskLog``
-row it writes shows up on the next ``StoreChanged("task_logs")``. Log text goes into a
-``Log`` widget, which renders lines literally (no markup, control codes replaced).
+row it writes shows up on the next ``StoreChanged("task_logs")``. While the selected task
+runs and its current try's log is shown, the screen asks the daemon every few seconds for
+the new part (``follow``; at most one open fetch per task) and the pane appends it,
+following the end only when the view was at the end. ``[`` / ``]`` pick an earlier or later
+try, ``/`` searches the pane (``n`` / ``N``), ``g`` / ``G`` jump to its start / end. Log
+text is shown literally (``LogView``: no markup, control codes removed).
 """
 
 from __future__ import annotations
@@ -17,26 +22,23 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Log, ProgressBar, Static
+from textual.widgets import DataTable, Footer, Input, ProgressBar, Static
 from textual.worker import get_current_worker
 
+from basecamp_tui.gantt import Axis, gantt_bar
 from basecamp_tui.messages import StoreChanged
-from basecamp_tui.palette import (
-    BUSY,
-    GOOD,
-    QUIET,
-    WAIT,
-    WARN,
-    status_text,
-    waiting_text,
-)
+from basecamp_tui.palette import BUSY, status_text
 from basecamp_tui.requests import requests_for
-from basecamp_tui.text import clean, duration_text, literal, time_text
+from basecamp_tui.screens.log_view import LogPane
+from basecamp_tui.screens.run_header import progress_counts, run_header
+from basecamp_tui.text import duration_text, literal, time_text
 from daemon.core.timefmt import span, when
 from daemon.read.runs import RunDetail, TaskLogView, TaskView, run_detail, task_log
 
 ACTION_KEYS = ("stop", "logs", "clear", "mark", "respond")
 RELOAD_ON = frozenset({"runs", "tasks", "actions"})
+FOLLOW_STATES = frozenset({"running", "deferred"})
+"""Task states whose log still grows (Airflow's own test for the end of a log)."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,8 @@ class LogLoaded(Message):
     key: TaskKey
     log: TaskLogView | None
     try_number: int
+    chosen: bool = False
+    """The user picked this try (``[`` / ``]``): only its own log is shown."""
 
 
 class RunDetailScreen(Screen[None]):
@@ -81,9 +85,9 @@ class RunDetailScreen(Screen[None]):
     RunDetailScreen #run-progress Bar { width: 20; }
     RunDetailScreen #run-counts { width: 1fr; }
     RunDetailScreen #run-tasks { height: 1fr; min-height: 4; }
-    RunDetailScreen #log-title { height: 1; padding: 0 1; background: $boost; }
-    RunDetailScreen #run-log { height: 1fr; min-height: 3; overflow: auto; }
     """
+    FOLLOW_SECONDS = 3.0
+    """How often a followed log asks the daemon for its new part."""
     BINDINGS = [
         Binding("escape", "back", "Back", id="back"),
         Binding("s", "stop", "Stop", id="stop", tooltip="Stop this run (asks for a reason)"),
@@ -95,6 +99,16 @@ class RunDetailScreen(Screen[None]):
                 tooltip="Mark the selected task success or failed"),
         Binding("i", "respond", "Answer", id="respond",
                 tooltip="Answer the task that waits for input"),
+        Binding("slash", "search", "Search", id="log_search",
+                tooltip="Search the log (literal text, any case)"),
+        Binding("n", "next_match(1)", "Next match", id="log_next", show=False),
+        Binding("N", "next_match(-1)", "Previous match", id="log_previous", show=False),
+        Binding("g", "log_edge(-1)", "Log start", id="log_start", show=False),
+        Binding("G", "log_edge(1)", "Log end", id="log_end", show=False),
+        Binding("left_square_bracket", "try(-1)", "Earlier try", id="try_earlier", show=False,
+                tooltip="Show the log of the selected task's previous try"),
+        Binding("right_square_bracket", "try(1)", "Later try", id="try_later", show=False,
+                tooltip="Show the log of the selected task's next try"),
     ]
 
     def __init__(self, run_id: str) -> None:
@@ -104,6 +118,11 @@ class RunDetailScreen(Screen[None]):
         self._tasks: dict[str, TaskView] = {}
         self._shown_log: tuple[TaskKey, int, datetime] | None = None
         self._waiting_for: TaskKey | None = None
+        self._tries: dict[str, int] = {}
+        self._gantt_cells = 0
+        """The try picked with ``[`` / ``]``, by row key (absent: the latest)."""
+        self._followed: tuple[str, TaskKey, int] | None = None
+        """(run id, task, try) whose log the pane follows, until one last fetch after it ends."""
 
     def compose(self) -> ComposeResult:
         yield Static(Text(self.run_id, style="bold"), id="run-header")
@@ -111,13 +130,18 @@ class RunDetailScreen(Screen[None]):
             yield ProgressBar(total=1, show_eta=False, id="run-bar")
             yield Static(id="run-counts")
         yield DataTable(id="run-tasks", cursor_type="row", zebra_stripes=True)
-        yield Static(Text("Log", style="bold"), id="log-title")
-        yield Log(id="run-log", auto_scroll=True)
+        yield LogPane(id="log-pane")
         yield Footer()
 
     def on_mount(self) -> None:
         table = self.query_one("#run-tasks", DataTable)
-        table.add_columns("Task", "State", "Try", "Started (UTC)", "Duration")
+        table.add_column("Task")
+        table.add_column("State")
+        table.add_column("Try", key="try")
+        table.add_column("Duration")
+        table.add_column("Run timeline", key="gantt")
+        table.add_column("Started (UTC)")
+        self.set_interval(self.FOLLOW_SECONDS, self._follow_tick)
         self.reload()
 
     # -- data -------------------------------------------------------------------------
@@ -132,10 +156,10 @@ class RunDetailScreen(Screen[None]):
             self.post_message(RunLoaded(data, now))
 
     @work(thread=True, exclusive=True, group="run-log", exit_on_error=False)
-    def _load_log(self, run_pk: int, key: TaskKey, try_number: int) -> None:
-        entry = task_log(run_pk, key.task_id, key.map_index, try_number)
+    def _load_log(self, run_pk: int, key: TaskKey, try_number: int, chosen: bool) -> None:
+        entry = task_log(run_pk, key.task_id, key.map_index, try_number, exact=chosen)
         if not get_current_worker().is_cancelled:
-            self.post_message(LogLoaded(key, entry, try_number))
+            self.post_message(LogLoaded(key, entry, try_number, chosen))
 
     def on_store_changed(self, message: StoreChanged) -> None:
         if message.tables & RELOAD_ON:
@@ -145,44 +169,14 @@ class RunDetailScreen(Screen[None]):
 
     def on_run_loaded(self, message: RunLoaded) -> None:
         self.data = message.data
-        self.query_one("#run-header", Static).update(self._header(message.data, message.now))
+        header = run_header(message.data, self.run_id, message.now)
+        self.query_one("#run-header", Static).update(header)
         self._show_progress(message.data)
         self._fill_tasks(message.data, message.now)
         self._reload_log()
         self.refresh_bindings()
 
     # -- rendering --------------------------------------------------------------------
-
-    def _header(self, data: RunDetail, now: datetime) -> Text:
-        run = data.run
-        if run is None:
-            return Text(data.error or f"Run not found: {self.run_id}", style="red")
-        text = Text.assemble(literal(run.public_id, "bold"), "  ")
-        text.append_text(status_text(run.status))
-        if run.airflow_state and run.airflow_state.upper() != run.status:
-            text.append(f" (Airflow: {run.airflow_state})", style="dim")
-        text.append("\n")
-        text.append_text(Text.assemble(
-            ("cluster ", "dim"), literal(run.cluster), ("  type ", "dim"), literal(run.run_type),
-            ("  by ", "dim"), literal(run.triggered_by)))
-        text.append("\n")
-        elapsed = duration_text(span(run.started_at, run.ended_at, now))
-        text.append_text(Text.assemble(
-            ("logical ", "dim"), time_text(run.logical_date), ("  started ", "dim"),
-            time_text(run.started_at), ("  took ", "dim"), elapsed))
-        if run.note:
-            text.append("\n")
-            text.append_text(Text.assemble(("note ", "dim"), literal(run.note)))
-        for request in data.inputs:
-            text.append("\n")
-            text.append_text(Text.assemble(
-                waiting_text(), " ", literal(request.label, "bold"), ": ",
-                literal(request.subject), ("  (i answers)", "dim")))
-        for action in data.pending:
-            text.append("\n")
-            text.append(f"… {action.kind} {action.state}", style="yellow")
-            text.append(f"  (#{action.id}, by {action.requested_by})", style="dim")
-        return text
 
     def _show_progress(self, data: RunDetail) -> None:
         run = data.run
@@ -192,30 +186,35 @@ class RunDetailScreen(Screen[None]):
             bar.update(total=1, progress=0)
             counts.update("")
             return
-        done = run.succeeded + run.failed + run.skipped
-        bar.update(total=max(run.total, 1), progress=done)
-        text = Text(f"{done}/{run.total} done")
-        for label, value, style in (("ok", run.succeeded, GOOD), ("failed", run.failed, WARN),
-                                    ("running", run.running, BUSY),
-                                    ("queued", run.queued, WAIT),
-                                    ("skipped", run.skipped, QUIET)):
-            if value:
-                text.append(f"  {value} {label}", style=style)
-        counts.update(text)
+        bar.update(total=max(run.total, 1), progress=run.succeeded + run.failed + run.skipped)
+        counts.update(progress_counts(run))
+
+    def _gantt_width(self) -> int:
+        return min(30, max(10, self.size.width // 5))
+
+    def on_resize(self) -> None:
+        if self.data is not None and self._gantt_cells != self._gantt_width():
+            self._fill_tasks(self.data, self.app.clock())
 
     def _fill_tasks(self, data: RunDetail, now: datetime) -> None:
         table = self.query_one("#run-tasks", DataTable)
         selected = self.selected_task()
         table.clear()
         self._tasks = {}
+        run = data.run
+        self._gantt_cells = self._gantt_width()
+        axis = None if run is None else Axis.of(
+            [run.started_at] if run.started_at else [t.started_at for t in data.tasks],
+            run.ended_at, now, self._gantt_cells)
         for task in data.tasks:
             key = TaskKey(task.task_id, task.map_index)
             self._tasks[key.row_key] = task
             table.add_row(
-                literal(key.label), status_text(task.state), str(task.try_number),
-                time_text(task.started_at),
+                literal(key.label), status_text(task.state), self._try_cell(key.row_key),
                 duration_text(task.duration_seconds if task.ended_at is not None
                               else span(task.started_at, task.ended_at, now)),
+                gantt_bar(axis, task.state, task.started_at, task.ended_at, now),
+                time_text(task.started_at),
                 key=key.row_key,
             )
         if selected is not None and selected.row_key in table.rows:
@@ -241,44 +240,96 @@ class RunDetailScreen(Screen[None]):
         key = self.selected_task()
         run = self.data.run if self.data else None
         if key is None or run is None:
-            self._set_log(Text("Log: no task selected", style="dim"), None)
+            self._set_log(Text("Log: no task selected", style="dim"), [], None, "")
             return
         task = self._tasks.get(key.row_key)
-        self._load_log(run.id, key, task.try_number if task else 1)
+        chosen = self._tries.get(key.row_key)
+        self._load_log(run.id, key, chosen or (task.try_number if task else 1), chosen is not None)
+
+    def _try_cell(self, row_key: str) -> Text:
+        task = self._tasks.get(row_key)
+        latest = task.try_number if task else 0
+        chosen = self._tries.get(row_key)
+        if chosen is None or chosen == latest:
+            return Text(str(latest))
+        return Text(f"{chosen}/{latest}", style="bold")
 
     def on_log_loaded(self, message: LogLoaded) -> None:
-        if message.key != self.selected_task():
+        key = message.key
+        if key != self.selected_task():
             return
         entry = message.log
-        title = Text.assemble(("Log ", "bold"), literal(message.key.label))
+        task = self._tasks.get(key.row_key)
+        latest = task.try_number if task else message.try_number
+        parts: list[tuple[str, str]] = []
+        if message.chosen or latest > 1:
+            parts.append((f"try {message.try_number} of {latest} ([ ])", "dim"))
         if entry is None:
-            if self._waiting_for == message.key:
-                title.append("  fetching through the daemon…", style="yellow")
+            if self._waiting_for == key:
+                parts.append(("fetching through the daemon…", "yellow"))
             else:
-                title.append("  not fetched yet: press l", style="dim")
-            self._set_log(title, None)
+                parts.append(("not fetched yet: press l", "dim"))
+            self._set_log(self._head(key), parts, None, "")
             return
-        if self._waiting_for == message.key and entry.try_number == message.try_number:
+        if self._waiting_for == key and entry.try_number == message.try_number:
             self._waiting_for = None
-        title.append(f"  try {entry.try_number}", style="dim")
-        title.append(f"  fetched {when(entry.fetched_at)} UTC", style="dim")
+        if entry.try_number != message.try_number:
+            parts.append((f"showing try {entry.try_number}", "yellow"))
+        elif not parts:
+            parts.append((f"try {entry.try_number}", "dim"))
+        parts.append((f"fetched {when(entry.fetched_at)} UTC", "dim"))
         if entry.truncated:
-            title.append("  (tail end only)", style="yellow")
-        if self._waiting_for == message.key:
-            title.append("  fetching newer try…", style="yellow")
-        self._set_log(title, (message.key, entry.try_number, entry.fetched_at), entry.content)
+            parts.append(("(tail end only)", "yellow"))
+        if self._waiting_for == key:
+            parts.append(("fetching newer try…", "yellow"))
+        self._set_log(self._head(key), parts, (key, entry.try_number, entry.fetched_at),
+                      entry.content)
+        if self._follow_target() is not None:
+            self.query_one(LogPane).add_part("following", BUSY)
 
-    def _set_log(self, title: Text, identity: tuple[TaskKey, int, datetime] | None,
-                 content: str = "") -> None:
-        self.query_one("#log-title", Static).update(title)
-        if identity == self._shown_log and identity is not None:
-            return  # same log: keep the user's scroll position
+    @staticmethod
+    def _head(key: TaskKey) -> Text:
+        return Text.assemble(("Log ", "bold"), literal(key.label))
+
+    def _set_log(self, head: Text, parts: list[tuple[str, str]],
+                 identity: tuple[TaskKey, int, datetime] | None, content: str) -> None:
+        """Show ``content``; a newer fetch of the log shown (same task and try) extends
+        it without moving the view unless it was at the end."""
+        same_log = (identity is not None and self._shown_log is not None
+                    and identity[:2] == self._shown_log[:2])
         self._shown_log = identity
-        log = self.query_one("#run-log", Log)
-        log.clear()
-        if content:
-            log.write(clean(content))
-            log.scroll_end(animate=False)
+        self.query_one(LogPane).show(head, parts, content, same_log=same_log)
+
+    # -- following a running task --------------------------------------------------------
+
+    def _follow_target(self) -> tuple[str, TaskKey, int] | None:
+        """(run id, task, try) when the selected task still runs and the pane shows its
+        current try's log; else None."""
+        run = self.data.run if self.data else None
+        key = self.selected_task()
+        if run is None or key is None or getattr(self.app, "read_only", False):
+            return None
+        task = self._tasks.get(key.row_key)
+        if task is None or task.state not in FOLLOW_STATES or key.row_key in self._tries:
+            return None
+        if self._shown_log is None or self._shown_log[:2] != (key, task.try_number):
+            return None
+        return run.public_id, key, task.try_number
+
+    def _follow_tick(self) -> None:
+        target = self._follow_target()
+        if target is None and self._followed is not None:
+            # The followed try ended: one last fetch brings what it wrote at the end.
+            run_id, key, try_number = self._followed
+            task = self._tasks.get(key.row_key)
+            self._followed = None
+            if task is not None and task.try_number == try_number \
+                    and task.state not in FOLLOW_STATES:
+                requests_for(self.app).follow_log(run_id, key.task_id, try_number, key.map_index)
+        elif target is not None:
+            self._followed = target
+            run_id, key, try_number = target
+            requests_for(self.app).follow_log(run_id, key.task_id, try_number, key.map_index)
 
     # -- keys -------------------------------------------------------------------------
 
@@ -290,7 +341,43 @@ class RunDetailScreen(Screen[None]):
         return True
 
     def action_back(self) -> None:
+        """Escape closes the log search first, then clears it, then goes back."""
+        pane = self.query_one(LogPane)
+        if pane.searching:
+            pane.close_search(keep=False)
+            self.query_one("#run-tasks", DataTable).focus()
+            return
         self.dismiss()
+
+    def action_search(self) -> None:
+        self.query_one(LogPane).open_search()
+
+    @on(Input.Submitted, "#log-search")
+    def _search_submitted(self, event: Input.Submitted) -> None:
+        self.query_one(LogPane).close_search(keep=True)
+        self.query_one("#run-tasks", DataTable).focus()
+
+    def action_next_match(self, step: int) -> None:
+        if not self.query_one(LogPane).next_match(step):
+            self.notify("Search the log first: press /", severity="warning")
+
+    def action_log_edge(self, direction: int) -> None:
+        self.query_one(LogPane).edge(direction)
+
+    def action_try(self, step: int) -> None:
+        key = self.selected_task()
+        task = self._tasks.get(key.row_key) if key else None
+        if key is None or task is None or task.try_number < 1:
+            return
+        current = self._tries.get(key.row_key, task.try_number)
+        chosen = min(max(current + step, 1), task.try_number)
+        if chosen == task.try_number:
+            self._tries.pop(key.row_key, None)
+        else:
+            self._tries[key.row_key] = chosen
+        self.query_one("#run-tasks", DataTable).update_cell(
+            key.row_key, "try", self._try_cell(key.row_key))
+        self._reload_log()
 
     def action_stop(self) -> None:
         run = self.data.run if self.data else None
@@ -318,7 +405,7 @@ class RunDetailScreen(Screen[None]):
             self.notify("Select a task first.", severity="warning")
             return
         task = self._tasks.get(key.row_key)
-        try_number = task.try_number if task else 0
+        try_number = self._tries.get(key.row_key) or (task.try_number if task else 0)
         if try_number >= 1:
             self._waiting_for = key
         requests_for(self.app).fetch_log(run.public_id, key.task_id, try_number, key.map_index)

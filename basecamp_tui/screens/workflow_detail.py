@@ -26,10 +26,19 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
+from basecamp_tui.links import cluster_of_team, open_in_airflow
 from basecamp_tui.messages import StoreChanged
 from basecamp_tui.palette import status_text
 from basecamp_tui.requests import requests_for
-from basecamp_tui.text import clean, default_text, duration_text, literal, time_text
+from basecamp_tui.screens.grid import GridPanel, GridView
+from basecamp_tui.text import (
+    clean,
+    default_text,
+    duration_text,
+    gap,
+    literal,
+    time_text,
+)
 from daemon.core.states import SourceType, WorkflowStatus
 from daemon.core.timefmt import duration, fire_time, span
 from daemon.read.workflows import WorkflowDetail, WorkflowView, workflow_detail
@@ -83,6 +92,9 @@ class WorkflowDetailScreen(Screen[None]):
                 tooltip="Trigger a run with parameters from the spec"),
         Binding("b", "backfill", "Backfill", id="backfill",
                 tooltip="Backfill a date range (with a dry-run preview)"),
+        Binding("g", "grid", "Grid", id="grid", tooltip="Recent runs × tasks"),
+        Binding("w", "web", "Web", id="web", show=False,
+                tooltip="Open the workflow in the cluster's Airflow web UI"),
     ]
 
     def __init__(self, dataset_name: str, source_type: str) -> None:
@@ -104,6 +116,9 @@ class WorkflowDetailScreen(Screen[None]):
                     yield Static(id="wf-sources")
             with TabPane("Runs", id="tab-runs"):
                 yield DataTable(id="wf-runs", cursor_type="row", zebra_stripes=True)
+            with TabPane("Grid", id="tab-grid"):
+                with VerticalScroll():
+                    yield GridPanel(self.dataset_name)
             with TabPane("Spec YAML", id="tab-spec"):
                 with VerticalScroll():
                     yield Static(id="wf-yaml")
@@ -132,6 +147,7 @@ class WorkflowDetailScreen(Screen[None]):
     def on_store_changed(self, message: StoreChanged) -> None:
         if message.tables & RELOAD_ON:
             self.reload()
+            self.query_one(GridPanel).reload()
 
     def _show(self, data: WorkflowDetail, now: datetime) -> None:
         self.query_one("#wf-header", Static).update(self._header(data))
@@ -152,23 +168,24 @@ class WorkflowDetailScreen(Screen[None]):
     # -- rendering --------------------------------------------------------------------
 
     def _header(self, data: WorkflowDetail) -> Text:
-        text = Text.assemble((self.dataset_name, "bold"), "  ", (self.source_type, "cyan"), "  ")
+        text = gap(Text.assemble((self.dataset_name, "bold")))
+        text.append(self.source_type, style="cyan")
         row = data.row
         if row is not None:
-            text.append_text(status_text(row.status))
+            gap(text).append_text(status_text(row.status))
             if row.is_paused and row.status != WorkflowStatus.PAUSED:
-                text.append("  (DAG paused)", style="yellow")
+                gap(text).append("(DAG paused)", style="yellow")
         force = data.in_force
         if force == self.source_type:
-            text.append("  in force", style="green")
+            gap(text).append("in force", style="green")
         elif force is not None:
-            text.append(f"  {force} spec in force", style="magenta")
+            gap(text).append(f"{force} spec in force", style="magenta")
         if self.app_read_only:
-            text.append("  read-only", style="dim")
+            gap(text).append("read-only", style="dim")
         for action in data.pending:
             text.append("\n")
-            text.append(f"… {action.kind} {action.state}", style="yellow")
-            text.append(f"  (#{action.id}, by {action.requested_by})", style="dim")
+            gap(text.append(f"… {action.kind} {action.state}", style="yellow"))
+            text.append(f"(#{action.id}, by {action.requested_by})", style="dim")
         return text
 
     @property
@@ -199,13 +216,14 @@ class WorkflowDetailScreen(Screen[None]):
         if not row.cron:
             return Text("No schedule (the spec was never valid).", style="dim")
         zone_name = row.timezone or "UTC"
-        head = Text.assemble(("Schedule  ", "bold"), (row.cron, "cyan"), f"  {zone_name}")
+        head = gap(Text.assemble(("Schedule  ", "bold"), (row.cron, "cyan")))
+        head.append(zone_name)
         if spec is not None:
             s = spec.schedule
-            head.append(f"  retry {s.max_attempts}× every {duration(s.delay_seconds)}",
-                        style="dim")
+            gap(head).append(f"retry {s.max_attempts}× every {duration(s.delay_seconds)}",
+                             style="dim")
             if s.sla_minutes:
-                head.append(f"  SLA {s.sla_minutes} min", style="dim")
+                gap(head).append(f"SLA {s.sla_minutes} min", style="dim")
         note = SCHEDULE_NOTES.get(row.status)
         parts: list[Any] = [head]
         if note:
@@ -297,6 +315,14 @@ class WorkflowDetailScreen(Screen[None]):
 
     def action_back(self) -> None:
         self.dismiss()
+
+    def action_web(self) -> None:
+        row = self.data.row if self.data else None
+        open_in_airflow(self.app, cluster_of_team(row.team if row else None), self.dataset_name)
+
+    def action_grid(self) -> None:
+        self.query_one(TabbedContent).active = "tab-grid"
+        self.query_one(GridView).focus()
 
     def action_pause(self) -> None:
         requests_for(self.app).toggle_pause(self.dataset_name, self.source_type)

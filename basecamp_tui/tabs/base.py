@@ -154,6 +154,8 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         self.__cursor = 0
         self.__cursor_key: str | None = None
         """The key of the row under the cursor: where the cursor goes back to."""
+        self.__shown_columns: tuple[int, ...] = tuple(range(len(self.COLUMNS)))
+        """The columns that fit the width (see :meth:`fit_columns`), by index."""
         self.__table_width = sum(column.width + 2 * PADDING for column in self.COLUMNS)
         self.__column_meta = [Style.from_meta({"column": i}) for i in range(len(self.COLUMNS))]
         self.__styles: tuple[Any, ...] = ()
@@ -166,6 +168,38 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         self.__empty: list[str] = []
         self.__selection: set[str] = set()
         self.virtual_size = Size(self.__table_width, HEADER)
+
+    @property
+    def shown_columns(self) -> list[str]:
+        """The keys of the columns on screen."""
+        return [self.COLUMNS[index].key for index in self.__shown_columns]
+
+    def on_resize(self) -> None:
+        self.fit_columns(self.size.width)
+
+    def fit_columns(self, width: int) -> None:
+        """Drop the least needed columns (highest ``Column.drop``, rightmost first) until
+        the table fits ``width`` cells, so it never scrolls sideways when it can help it."""
+        shown = list(range(len(self.COLUMNS)))
+
+        def total() -> int:
+            return sum(self.COLUMNS[i].width + 2 * PADDING for i in shown)
+
+        droppable = sorted((i for i in shown if self.COLUMNS[i].drop),
+                           key=lambda i: (self.COLUMNS[i].drop, i), reverse=True)
+        for index in droppable:
+            if total() <= width:
+                break
+            shown.remove(index)
+        if tuple(shown) == self.__shown_columns:
+            return
+        self.__shown_columns = tuple(shown)
+        self.__table_width = total()
+        self.__header = None
+        self.__row_strips.clear()
+        self.__lines.clear()
+        self.virtual_size = Size(self.__table_width, HEADER + self.row_count)
+        self.refresh()
 
     @property
     def empty_message(self) -> str:
@@ -510,7 +544,7 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         place = (scroll_x, width)
         if self.__header is None or self.__header[0] != place:
             header_style = self.__styles[1]
-            labels = self.__render_cells(Text(column.label) for column in self.COLUMNS)
+            labels = self.__render_cells(tuple(Text(column.label) for column in self.COLUMNS))
             styled = Strip(list(Segment.apply_style(labels, header_style)), labels.cell_length)
             self.__header = (place, styled.crop_extend(scroll_x, scroll_x + width, header_style))
         return self.__header[1]
@@ -523,13 +557,14 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         self.__row_strips[key] = (cells, strip)
         return strip
 
-    def __render_cells(self, cells: Iterable[Text]) -> Strip:
-        """Cells side by side, each cropped or padded to its column's width (text is
-        never parsed as markup: cells are Text)."""
+    def __render_cells(self, cells: tuple[Text, ...]) -> Strip:
+        """The shown columns' cells side by side, each cropped or padded to its column's
+        width (text is never parsed as markup: cells are Text)."""
         console = self.app.console
         pad = Segment(" " * PADDING)
         segments: list[Segment] = []
-        for index, (column, cell) in enumerate(zip(self.COLUMNS, cells)):
+        for index in self.__shown_columns:
+            column, cell = self.COLUMNS[index], cells[index]
             # The column in each segment's meta keeps cells apart (neighbours with the
             # same style would be merged into one run of text, which SVG viewers that
             # ignore textLength, e.g. rsvg, then draw out of their columns).

@@ -32,7 +32,7 @@ class ClustersTable(LiveTable[ClusterRow]):
         Column("airflow", "Airflow", 8), Column("api", "API", 4),
         Column("latency", "Latency", 8), Column("age", "Data age", 9),
         Column("error", "Last error", 40), Column("imports", "Import errors", 40),
-        Column("team", "Team", 16), Column("url", "URL", 36),
+        Column("team", "Team", 16, drop=1), Column("url", "URL", 36, drop=2),
     )
     SORTS = (
         Sort("name", lambda r: r.name),

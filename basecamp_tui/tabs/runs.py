@@ -10,6 +10,7 @@ from rich.text import Text
 from basecamp_tui.palette import (
     GOOD,
     QUIET,
+    WAIT,
     WAITING_FOR_INPUT,
     WARN,
     status_text,
@@ -26,19 +27,20 @@ EPOCH = 0.0
 
 
 def progress_bar(row: RunRow) -> Text:
-    """``███░░ 3/5``: succeeded green, failed red, skipped dim, the rest empty."""
+    """``━━───`` and ``3/5``: succeeded green, failed red, skipped dim, the rest a thin
+    line (line characters line up in every font; shade blocks do not)."""
     total = max(row.total, 0)
     text = Text()
     if total == 0:
-        return Text("░" * BAR + " 0/0", style=QUIET)
+        return Text("─" * BAR + " 0/0", style=QUIET)
     parts = [(row.succeeded, GOOD), (row.failed, WARN), (row.skipped, QUIET)]
     used = 0
     for count, style in parts:
         cells = round(BAR * count / total)
         cells = min(cells, BAR - used)
-        text.append("█" * cells, style=style)
+        text.append("━" * cells, style=style)
         used += cells
-    text.append("░" * (BAR - used), style=QUIET)
+    text.append("─" * (BAR - used), style=QUIET)
     text.append(f" {row.succeeded + row.failed + row.skipped}/{total}")
     return text
 
@@ -48,12 +50,14 @@ def _when(row: RunRow) -> float:
 
 
 class RunsTable(LiveTable[RunRow]):
+    # 80 columns show status, progress, dataset, current task and duration; 120 add when
+    # it started and the cluster; wider screens the trigger and the run id.
     COLUMNS = (
         Column("status", "Status", 10), Column("progress", "Progress", 11),
-        Column("dataset", "Dataset", 28), Column("task", "Current task", 16),
-        Column("duration", "Duration", 8), Column("started", "Started", 11),
-        Column("trigger", "Trigger", 18), Column("cluster", "Cluster", 14),
-        Column("run", "Run id", 36),
+        Column("dataset", "Dataset", 24), Column("task", "Current task", 16),
+        Column("duration", "Duration", 8), Column("started", "Started", 11, drop=1),
+        Column("cluster", "Cluster", 14, drop=2), Column("trigger", "Trigger", 18, drop=3),
+        Column("run", "Run id", 36, drop=4),
     )
     SORTS = (
         Sort("running first", lambda r: (not r.active, -_when(r), -r.id)),
@@ -86,10 +90,15 @@ class RunsTable(LiveTable[RunRow]):
         else:
             took = ((row.ended_at or now) - row.started_at).total_seconds()
         trigger = " · ".join(filter(None, (row.run_type, row.triggered_by)))
+        # coarse when slow, so "12m slow" still fits the column
+        took_text = duration_text(took, coarse=row.active or row.slow)
+        if row.slow and took is not None:
+            took_text.append(" slow")
+            took_text.stylize(WAIT)
         return (
             status, progress_bar(row), Text(row.dataset_name),
             waiting_text() if row.waiting_for_input else literal(row.current_task),
-            duration_text(took, coarse=row.active), time_text(row.started_at, precision="short"),
-            literal(trigger), Text(row.cluster),
+            took_text, time_text(row.started_at, precision="short"),
+            Text(row.cluster), literal(trigger),
             Text(row.run_id.split("/", 1)[1] if "/" in row.run_id else row.run_id),
         )

@@ -12,23 +12,26 @@ Every binding's ``id`` is its ``[ui.keys]`` name; the app applies remaps with
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
 
-from basecamp_tui.palette import WAITING_FOR_INPUT
+from basecamp_tui.links import open_in_airflow, open_link
+from basecamp_tui.palette import ASK, BAD, BUSY, QUIET, WAIT, WAITING_FOR_INPUT
 from basecamp_tui.tabs.base import LiveTable
 from basecamp_tui.tabs.clusters import ClustersTable
 from basecamp_tui.tabs.events import EventsTable
 from basecamp_tui.tabs.runs import RunsTable
 from basecamp_tui.tabs.workflows import WorkflowsTable
 from daemon.core.config import UI_KEY_DEFAULTS
-from daemon.core.states import SourceType
+from daemon.core.states import RunStatus, SourceType, WorkflowStatus
 from daemon.core.text import clean
 from daemon.core.timefmt import age
 from daemon.read import guidance
@@ -47,6 +50,30 @@ def key(binding_id: str) -> str:
     return UI_KEY_DEFAULTS[binding_id]
 
 
+SUMMARY_FILTERS: dict[str, tuple[str, bool, str]] = {
+    # part → (tab, failed only, filter text)
+    "running": ("runs", False, "RUNNING"),
+    "failed": ("runs", True, ""),
+    "waiting": ("runs", False, WAITING_FOR_INPUT),
+    "paused": ("workflows", False, "paused"),
+    "down": ("clusters", True, ""),
+}
+SUMMARY_LABELS = {"running": "running", "failed": "failed in 24 h",
+                  "waiting": WAITING_FOR_INPUT, "paused": "paused", "down": "clusters down"}
+SUMMARY_STYLES = {"running": BUSY, "failed": BAD, "waiting": ASK, "paused": WAIT, "down": BAD}
+
+
+def summary_content(counts: dict[str, int]) -> Content:
+    """``3 running · 2 failed in 24 h · …`` (the parts that are not zero): each part a
+    link to what it counts (only numbers and our own words: no untrusted text in this
+    markup)."""
+    parts = [f"[@click=screen.summary('{part}')][{SUMMARY_STYLES[part]}]{counts[part]} {label}[/][/]"
+             for part, label in SUMMARY_LABELS.items() if counts[part]]
+    if not parts:
+        return Content.from_markup(f"[{QUIET}]nothing running, failed, waiting or down[/]")
+    return Content.from_markup(" · ".join(parts))
+
+
 VIEW_BINDINGS = [
     Binding(key("logs"), "logs", "Logs", id="logs", tooltip="Open the run and its task logs"),
     Binding(key("filter"), "filter", "Filter", id="filter", tooltip="Filter the table as you type"),
@@ -55,6 +82,10 @@ VIEW_BINDINGS = [
     Binding(key("manual"), "source('manual')", "Manual", id="manual", show=False, tooltip="Manual specs only"),
     Binding(key("all"), "source('all')", "All", id="all", show=False, tooltip="Code and manual specs"),
     Binding(key("failed"), "failed", "Failed", id="failed", tooltip="Failed only (toggle)"),
+    Binding(key("grid"), "grid", "Grid", id="grid",
+            tooltip="The grid: recent runs × tasks"),
+    Binding(key("web"), "web", "Web", id="web", show=False,
+            tooltip="Show and open it in Airflow's web UI"),
     Binding("escape", "back", "Back", show=False),
     *(Binding(str(n), f"show_tab('{tab}')", label, show=False, id=f"tab_{tab}")
       for n, (tab, label) in enumerate(TABS, start=1)),
@@ -81,9 +112,11 @@ class MainScreen(Screen):
         self.clusters: list[ClusterRow] = []
         self._banner: str | None = None
         self._status: str | None = None
+        self._summary: dict[str, int] | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(id="banner", markup=False)
+        yield Static(id="summary")
         with TabbedContent(id="tabs"):
             for tab, label in TABS:
                 with TabPane(label, id=tab):
@@ -131,8 +164,10 @@ class MainScreen(Screen):
         if changes.actions or changes.first:
             self._set_pending(open_actions)
         workflows.last_runs.update(changes.last_runs)
+        workflows.history.update(changes.history)
         rerender = [] if changes.first else [
-            f"{name}\x00{source}" for name in changes.last_runs for source in SourceType]
+            f"{name}\x00{source}" for name in {*changes.last_runs, *changes.history}
+            for source in SourceType]
         self._fill(workflows, changes.workflows, changes.first, rerender)
         self._fill(runs, changes.runs, changes.first)
         self._fill(self.tables["events"], changes.events, changes.first)
@@ -140,6 +175,8 @@ class MainScreen(Screen):
         if changes.daemon is not None:
             self.daemon = changes.daemon
         self.loaded = True
+        if changes.first or changes.tables & {"workflows", "runs", "clusters"}:
+            self.show_summary()
         self.show_banner()
         self.show_empty_states()
         self.show_status()
@@ -199,6 +236,39 @@ class MainScreen(Screen):
         banner.update(Text(shown))
         banner.display = bool(lines)
 
+    def show_summary(self) -> None:
+        """The strip above the tabs: what needs a look, each part a link that filters."""
+        now = self.app.clock()
+        day_ago = now - timedelta(hours=24)
+        runs = list(self.runs.model.values())
+        counts = {
+            "running": sum(1 for r in runs if r.status == RunStatus.RUNNING),
+            "failed": sum(1 for r in runs if r.status == RunStatus.FAILED
+                          and (r.ended_at or r.at or now) >= day_ago),
+            "waiting": sum(1 for r in runs if r.waiting_for_input),
+            "paused": sum(1 for w in self.workflows.model.values()
+                          if w.status == WorkflowStatus.PAUSED),
+            "down": sum(1 for c in self.clusters if c.healthy is False),
+        }
+        if counts == self._summary:
+            return
+        self._summary = counts
+        self.query_one("#summary", Static).update(summary_content(counts))
+
+    def action_summary(self, part: str) -> None:
+        """Show what a part of the summary counts: its tab, filtered."""
+        tab, failed_only, text = SUMMARY_FILTERS[part]
+        self.action_show_tab(tab)
+        table = self.tables[tab]
+        table.failed_only = failed_only
+        table.filter_text = text
+        table.rebuild()
+        filter_input = self.query_one("#filter", Input)
+        with filter_input.prevent(Input.Changed):
+            filter_input.value = text
+        filter_input.display = bool(text)
+        self.show_status()
+
     def show_empty_states(self) -> None:
         """What an empty tab means and what to do next (only when it has no rows at all:
         a filter that hides every row is said in the status line)."""
@@ -234,7 +304,7 @@ class MainScreen(Screen):
         if picked:
             parts.append(f"{picked} selected (space, ctrl+a; esc clears)")
         if self.open_sync:
-            parts.append("⏳ sync queued")
+            parts.append("sync queued…")
         if self.app.read_only:
             parts.append("read-only")
         status = " · ".join(parts)
@@ -315,6 +385,28 @@ class MainScreen(Screen):
         from basecamp_tui.screens.run_detail import RunDetailScreen
 
         self.app.push_screen(RunDetailScreen(run_id))
+
+    def action_web(self) -> None:
+        row = self.table.selected
+        if isinstance(row, RunRow):
+            cluster = next((c for c in self.clusters if c.name == row.cluster), None)
+            open_in_airflow(self.app, cluster, row.dataset_name, row.run_id.split("/", 1)[1])
+        elif isinstance(row, WorkflowRow):
+            cluster = next((c for c in self.clusters if c.team == row.team), None)
+            open_in_airflow(self.app, cluster, row.dataset_name)
+        elif isinstance(row, ClusterRow):
+            open_link(self.app, row.url)
+        else:
+            self.app.notify("Select a workflow, a run or a cluster first.", severity="warning")
+
+    def action_grid(self) -> None:
+        selected = self.selected_workflow()
+        if selected is None:
+            self.app.notify("Select a workflow or a run first.", severity="warning")
+            return
+        from basecamp_tui.screens.grid import GridScreen
+
+        self.app.push_screen(GridScreen(selected[0]))
 
     @on(LiveTable.RowSelected)
     def _open(self, event: LiveTable.RowSelected) -> None:

@@ -90,9 +90,13 @@ class ActionExecutor:
             "state": outcome.state, "result": outcome.result, "finished_at": now,
             "message": outcome.message, "error": outcome.message if failed else None,
         }
+        # A log fetch of the dashboard following a running task comes every few seconds:
+        # routine reads, not events (unless they fail).
+        routine = (action.kind == "fetch_log" and bool((action.params or {}).get("follow"))
+                   and not failed)
         with Action._meta.database.atomic():
             touch(action, **values)
-            record_events([{
+            record_events([] if routine else [{
                 "kind": "action", "severity": "error" if failed else "info",
                 "subject": action.target,
                 "message": f"{action.kind} by {action.requested_by}: {outcome.state}: {outcome.message}",

@@ -13,7 +13,13 @@ from daemon.actions.backfill import run_backfill
 from daemon.actions.context import ExecContext, Outcome, checkpoint
 from daemon.actions.operate import clear, mark, respond
 from daemon.actions.validate import Validated
-from daemon.airflow import AirflowConflict, AirflowError, AirflowNotFound
+from daemon.airflow import (
+    AirflowBadRequest,
+    AirflowConflict,
+    AirflowError,
+    AirflowNotFound,
+)
+from daemon.airflow.logs import tail
 from daemon.core.states import (
     ACTIVE_RUN_STATUSES,
     ActionState,
@@ -110,33 +116,65 @@ def stop(ctx: ExecContext, action: Action, checked: Validated) -> Outcome:
 
 
 def fetch_log(ctx: ExecContext, action: Action, checked: Validated) -> Outcome:
+    """The tail of one try's log into ``TaskLog``. With ``follow`` (the dashboard following
+    a running task) and a stored continuation token, only the new part is asked for and
+    appended; the row's token is the compare-and-set guard, so a fetch repeated after a
+    crash, or racing another fetch of the same try, never appends a part twice."""
     run_row = checked.run
     assert run_row is not None
     params = checked.params
     task_id = str(params["task_id"])
     map_index = int(params.get("map_index", -1))
+    follow = bool(params.get("follow"))
     try_number = params.get("try_number")
     if not try_number:
         task = TaskInstance.get_or_none((TaskInstance.run_id == run_row.id)
                                         & (TaskInstance.task_id == task_id)
                                         & (TaskInstance.map_index == map_index))
         try_number = max(1, task.try_number if task else 1)
+    try_number = int(try_number)
     client = ctx.client_of_run(run_row.cluster, run_row.public_id)
     limit = ctx.config.daemon.log_tail_bytes
-    text = client.task_log(run_row.dag_id, run_row.dag_run_id, task_id, int(try_number),
-                           map_index=map_index, max_bytes=limit)
+    this_try = ((TaskLog.run_id == run_row.id) & (TaskLog.task_id == task_id)
+                & (TaskLog.map_index == map_index) & (TaskLog.try_number == try_number))
+    row = TaskLog.get_or_none(this_try)
+    token = row.continuation_token if follow and row is not None else None
+    if token:
+        try:
+            chunk = client.task_log_chunk(run_row.dag_id, run_row.dag_run_id, task_id,
+                                          try_number, map_index=map_index, token=token,
+                                          max_bytes=limit)
+        except AirflowBadRequest:  # a token this server did not sign (secret key rotated)
+            token = None
+    if token:
+        assert row is not None
+        whole = chunk.after(row.content)
+        text = tail(whole, limit)
+        values = {"content": text, "truncated": row.truncated or text != whole,
+                  "fetched_at": ctx.clock(), "continuation_token": chunk.continuation_token}
+        if not TaskLog.update(**values).where(
+                this_try & (TaskLog.continuation_token == token)).execute():
+            return Outcome(f"The log of {task_id} try {try_number} changed meanwhile; "
+                           "nothing appended.",
+                           {"run_id": run_row.public_id, "task_id": task_id,
+                            "try_number": try_number, "chars": 0, "appended": False})
+        return Outcome(f"Fetched {len(chunk.text)} new characters of the log of {task_id} "
+                       f"try {try_number}.",
+                       {"run_id": run_row.public_id, "task_id": task_id,
+                        "try_number": try_number, "chars": len(chunk.text), "appended": True})
+    chunk = client.task_log_chunk(run_row.dag_id, run_row.dag_run_id, task_id, try_number,
+                                  map_index=map_index, want_token=follow, max_bytes=limit)
+    text = chunk.text
     # ``tail`` keeps at least three quarters of ``limit`` when it cuts (it starts the text
     # at a line), and never cuts a log shorter than ``limit``.
     truncated = len(text.encode("utf-8")) >= limit * 3 // 4
-    values = {"content": text, "truncated": truncated, "fetched_at": ctx.clock()}
-    updated = TaskLog.update(**values).where(
-        (TaskLog.run_id == run_row.id) & (TaskLog.task_id == task_id)
-        & (TaskLog.map_index == map_index) & (TaskLog.try_number == int(try_number))).execute()
-    if not updated:
+    values = {"content": text, "truncated": truncated, "fetched_at": ctx.clock(),
+              "continuation_token": chunk.continuation_token}
+    if not TaskLog.update(**values).where(this_try).execute():
         TaskLog.create(run_id=run_row.id, task_id=task_id, map_index=map_index,
-                       try_number=int(try_number), **values)
+                       try_number=try_number, **values)
     return Outcome(f"Fetched the log of {task_id} try {try_number} ({len(text)} characters).",
-                   {"run_id": run_row.public_id, "task_id": task_id, "try_number": int(try_number),
+                   {"run_id": run_row.public_id, "task_id": task_id, "try_number": try_number,
                     "chars": len(text)})
 
 

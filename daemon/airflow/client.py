@@ -14,6 +14,7 @@ import logging
 import random
 import threading
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any, Callable
@@ -30,7 +31,7 @@ from daemon.airflow.errors import (
     AirflowProtocolError,
 )
 from daemon.airflow.http import Session
-from daemon.airflow.logs import render_log, tail
+from daemon.airflow.logs import LogChunk, render_log, render_log_chunk, tail
 from daemon.airflow.models import (
     DagRunInfo,
     TaskInstanceInfo,
@@ -309,6 +310,31 @@ class AirflowClient(BackfillsAPI, OperateAPI):
                                          headers={"Accept": accept})
         return tail(render_log(response.text, response.headers.get("Content-Type", "")),
                     max_bytes)
+
+    def task_log_chunk(self, dag_id: str, dag_run_id: str, task_id: str, try_number: int, *,
+                       map_index: int = -1, token: str | None = None, want_token: bool = True,
+                       max_bytes: int = 65536) -> LogChunk:
+        """One try's log and the token to follow it: the last ``max_bytes`` of the whole
+        log, or with ``token`` (from the previous chunk) only what came after it.
+
+        Airflow 3 answers JSON with the token. Airflow 2 carries a token only in its JSON
+        (its text/plain has none), so it is asked for JSON when ``want_token`` or
+        ``token``, else for text/plain as :meth:`task_log`. Airflow answers a token it did
+        not sign with 400 (:class:`AirflowBadRequest`)."""
+        if token is None and not want_token and self.api_version != "v2":
+            text = self.task_log(dag_id, dag_run_id, task_id, try_number,
+                                 map_index=map_index, max_bytes=max_bytes)
+            return LogChunk(text)
+        path = (f"{self._base}/dags/{_seg(dag_id)}/dagRuns/{_seg(dag_run_id)}/taskInstances/"
+                f"{_seg(task_id)}/logs/{int(try_number)}")
+        params: dict[str, Any] = {"full_content": "true"} if token is None else {"token": token}
+        if map_index >= 0:
+            params["map_index"] = map_index
+        response = self._session.request("GET", path, params=params,
+                                         headers={"Accept": "application/json"})
+        chunk = render_log_chunk(response.text, response.headers.get("Content-Type", ""),
+                                 response.headers.get("Airflow-Continuation-Token"))
+        return replace(chunk, text=tail(chunk.text, max_bytes))
 
     # --- DAGs ------------------------------------------------------------------------
 

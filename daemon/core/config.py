@@ -111,6 +111,15 @@ class NotificationsConfig:
     """Notify when a cluster has been unreachable for longer than this."""
     max_attempts: int = 8
     """Delivery attempts per notification (exponential backoff) before giving up."""
+    slow_factor: float = 1.5
+    """A run is slow (flagged, a ``run_slow`` event) past this many times its workflow's
+    usual duration; greater than 1."""
+    slow_percentile: int = 90
+    """The usual duration: this percentile (1..100) of the recent successful runs."""
+    slow_sample_runs: int = 20
+    """How many of the latest successful runs the usual duration is taken from."""
+    slow_min_runs: int = 5
+    """Fewer successful runs than this: no usual duration yet, nothing is slow."""
 
 
 @dataclass(frozen=True)
@@ -132,6 +141,7 @@ UI_KEY_DEFAULTS: dict[str, str] = {
     "filter": "slash", "sort": "o", "code": "c", "manual": "m", "all": "a",
     "failed": "f", "sync": "r", "help": "question_mark", "quit": "q",
     "clear": "c", "mark": "M", "select": "space", "select_all": "ctrl+a", "respond": "i",
+    "grid": "g", "web": "w",
 }
 
 
@@ -140,6 +150,9 @@ class UiConfig:
     """``[ui]`` and ``[ui.keys]``: the dashboard."""
 
     read_only: bool = False
+    theme: str = ""
+    """A Textual theme name (ctrl+p → "theme"); empty: the one last chosen in the
+    dashboard, else Textual's default."""
     keys: tuple[tuple[str, str], ...] = ()
     """Remapped keys as (binding id, Textual key name) pairs; see UI_KEY_DEFAULTS."""
 
@@ -175,7 +188,8 @@ _ENUMS: dict[tuple[str, str], tuple[str, ...]] = {
     ("clusters", "auth"): ("jwt", "basic", "token", "none"),
 }
 _POSITIVE = {("storage", "max_spec_bytes"), ("clusters", "timeout_seconds"),
-             ("notifications", "cluster_unreachable_minutes"), ("notifications", "max_attempts")} | {
+             ("notifications", "cluster_unreachable_minutes"), ("notifications", "max_attempts"),
+             ("notifications", "slow_sample_runs"), ("notifications", "slow_min_runs")} | {
     ("daemon", key) for key in ("heartbeat_seconds", "stale_after_seconds", "action_workers",
                                 "log_tail_bytes")
 } | {
@@ -328,6 +342,7 @@ class _Parser:
         self._check_clusters(parsed)
         notifications = self._section(NotificationsConfig, data.get("notifications", {}),
                                       _Where("notifications"))
+        self._check_slow(notifications)
         daemon = self._section(DaemonConfig, data.get("daemon", {}), _Where("daemon"))
         return Config(database=database, storage=storage, sync=sync, clusters=parsed,
                       notifications=notifications, source=self._source, daemon=daemon,
@@ -384,6 +399,19 @@ class _Parser:
             # Never echo the value: a common mistake is pasting the secret itself here.
             raise self._fail(where, key, "must be the name of an environment variable "
                              "(letters, digits, _), not its value")
+
+    def _check_slow(self, notifications: NotificationsConfig) -> None:
+        where = _Where("notifications")
+        if notifications.slow_factor <= 1:
+            raise self._fail(where, "slow_factor", "must be greater than 1 (a run slower "
+                             f"than usual), got {notifications.slow_factor:g}")
+        if not 1 <= notifications.slow_percentile <= 100:
+            raise self._fail(where, "slow_percentile", "must be from 1 to 100, "
+                             f"got {notifications.slow_percentile}")
+        if notifications.slow_min_runs > notifications.slow_sample_runs:
+            raise self._fail(where, "slow_min_runs", "must be at most slow_sample_runs "
+                             f"({notifications.slow_sample_runs}), "
+                             f"got {notifications.slow_min_runs}")
 
     def _resolve_database(self, database: DatabaseConfig) -> DatabaseConfig:
         if not database.url:

@@ -35,3 +35,8 @@ def default_spec_dir() -> Path:
 def user_cache_dir() -> Path:
     """The per-user cache directory (the demo's Airflow environment and state)."""
     return platformdirs.user_cache_path(APP_NAME, appauthor=False)
+
+
+def ui_state_file() -> Path:
+    """What the dashboard remembers between starts (the theme chosen in it)."""
+    return user_config_dir() / "ui-state.json"

@@ -24,6 +24,7 @@ _TITLES = {
     "run_failed": "Run failed",
     "sla_exceeded": "SLA exceeded",
     "input_waiting": "Waiting for input",
+    "run_slow": "Run slower than usual",
     "source_change": "Spec source changed",
     "cluster_outage": "Cluster unreachable",
 }

@@ -20,6 +20,7 @@ from daemon.notify.channels import SLACK, WEBHOOK, Channels, payload
 from daemon.notify.store import effective_specs, spec_targets
 from daemon.notify.watch import CLUSTER_OUTAGE, SLA_EXCEEDED
 from daemon.run_sync.hitl import INPUT_WAITING
+from daemon.run_sync.slow import RUN_SLOW
 from daemon.store.events import sync_state
 from daemon.store.models import Event, Notification, database_proxy
 
@@ -27,7 +28,7 @@ CURSOR_KEY = "notify:events"
 BATCH = 500
 # Event kind → the spec's list of targets; CLUSTER_OUTAGE goes to every configured channel.
 ROUTES = {"run_failed": "on_failure", SLA_EXCEEDED: "on_failure", INPUT_WAITING: "on_failure",
-          "source_change": "on_source_change"}
+          RUN_SLOW: "on_failure", "source_change": "on_source_change"}
 # With no cursor yet (a store older than the notifier), older events are not announced:
 # a first start must not replay weeks of history into Slack.
 FIRST_START_LOOKBACK = timedelta(minutes=15)

@@ -24,7 +24,14 @@ from daemon.read.actions import ActionRow, load_actions
 from daemon.read.clusters import ClusterRow, list_clusters
 from daemon.read.events import EventRow, list_events
 from daemon.read.hitl import waiting_run_keys
-from daemon.read.runs import RUN_TIME, LastRun, last_runs, stored_time
+from daemon.read.runs import (
+    RUN_TIME,
+    LastRun,
+    RecentRun,
+    last_runs,
+    recent_history,
+    stored_time,
+)
 from daemon.read.status import DaemonStatus, daemon_status
 from daemon.read.workflows import upcoming
 from daemon.store.lease import LEASE_KEY
@@ -82,6 +89,8 @@ class RunRow:
     current_task: str | None
     waiting_for_input: bool = False
     """A task of this active run waits for a person's answer (Airflow ≥ 3.1)."""
+    slow: bool = False
+    """Far slower than its workflow's usual duration (flagged by the daemon)."""
 
     @property
     def key(self) -> str:
@@ -100,6 +109,9 @@ class Changes:
     workflows: list[WorkflowRow] = field(default_factory=list)
     runs: list[RunRow] = field(default_factory=list)
     last_runs: dict[str, LastRun] = field(default_factory=dict)
+    history: dict[str, tuple[RecentRun, ...]] = field(default_factory=dict)
+    """The recent runs of datasets (the Workflows tab's strip and sparkline): all of them
+    on the look after the first (deferred: it reads every run), then those that changed."""
     clusters: list[ClusterRow] | None = None
     """The whole (small) cluster list when anything about clusters changed."""
     events: list[EventRow] = field(default_factory=list)
@@ -111,7 +123,7 @@ class Changes:
     @property
     def tables(self) -> frozenset[str]:
         names = {
-            "workflows": bool(self.workflows or self.last_runs),
+            "workflows": bool(self.workflows or self.last_runs or self.history),
             "runs": bool(self.runs),
             "clusters": self.clusters is not None,
             "events": bool(self.events),
@@ -165,6 +177,7 @@ _RUN_COLUMNS = (
     Run.id, Run.dataset_name, Run.dag_run_id, Run.cluster, Run.status, Run.run_type,
     Run.triggered_by, Run.started_at, Run.ended_at, RUN_TIME.alias("at"), Run.total,
     Run.succeeded, Run.failed, Run.running, Run.skipped, Run.current_task, Run.dag_id,
+    Run.slow,
 )
 
 
@@ -174,11 +187,11 @@ def _run_rows(query: Any) -> list[RunRow]:
     waiting = (waiting_run_keys()
                if any(v[4] in ACTIVE_RUN_STATUSES for v in values) else set())
     for (id_, name, dag_run_id, cluster, status, run_type, triggered_by, started, ended, at,
-         total, succeeded, failed, running, skipped, current, dag_id) in values:
+         total, succeeded, failed, running, skipped, current, dag_id, slow) in values:
         asks = status in ACTIVE_RUN_STATUSES and (cluster, dag_id, dag_run_id) in waiting
         rows.append(RunRow(id_, f"{name}/{dag_run_id}", name, cluster, status, run_type,
                            triggered_by, started, ended, stored_time(at), total, succeeded,
-                           failed, running, skipped, current, asks))
+                           failed, running, skipped, current, asks, slow=bool(slow)))
     return rows
 
 
@@ -226,6 +239,7 @@ class StoreReader:
         self._lease: tuple[Any, ...] | None = None
         self._stamps_sql: tuple[str, Any] | None = None
         self._last_status: DaemonStatus | None = None
+        self._history_loaded = False
 
     def _stamps_now(self) -> dict[str, Any]:
         if self._stamps_sql is None:  # built once: building it costs 40 times running it
@@ -254,6 +268,13 @@ class StoreReader:
                        actions=load_actions(), daemon=self._daemon_status(force=True, lease=self._stamps["lease"]),
                        at=now)
 
+    def load_history(self) -> Changes:
+        """Every dataset's recent runs (the Workflows tab's strip and sparkline). It reads
+        every run (~1 s on 100,000), so the watcher asks for it after the first paint;
+        from then on each poll brings the history of the datasets whose runs changed."""
+        self._history_loaded = True
+        return Changes(history=recent_history(), at=self.clock())
+
     def poll(self) -> Changes:
         """What changed since the previous look (falsy when nothing did)."""
         now = self.clock()
@@ -264,7 +285,10 @@ class StoreReader:
             changes.workflows = load_workflows(now, self._since(old.get("workflows")))
         if stamps["runs"] != old.get("runs"):
             changes.runs = load_runs(self._since(old.get("runs")))
-            changes.last_runs = last_runs({run.dataset_name for run in changes.runs})
+            changed = {run.dataset_name for run in changes.runs}
+            changes.last_runs = last_runs(changed)
+            if self._history_loaded and changed:
+                changes.history = recent_history(changed)
         if stamps["clusters"] != old.get("clusters"):
             changes.clusters = list_clusters()
         if stamps["events"] != self._event_id:

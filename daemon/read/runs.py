@@ -12,14 +12,21 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from peewee import fn
+from peewee import SQL, NodeList, PostgresqlDatabase, fn
 
 from daemon.core.errors import NotFoundError, UserError
-from daemon.core.states import ACTIVE_RUN_STATUSES
+from daemon.core.states import ACTIVE_RUN_STATUSES, OPEN_ACTION_STATES
 from daemon.read.actions import ActionRow, open_actions
 from daemon.read.hitl import InputRequest, RunKey, waiting_requests, waiting_run_keys
 from daemon.store.in_force import in_force_condition
-from daemon.store.models import Run, TaskInstance, TaskLog, Workflow
+from daemon.store.models import (
+    Action,
+    Run,
+    TaskInstance,
+    TaskLog,
+    Workflow,
+    database_proxy,
+)
 
 RUN_TIME = fn.COALESCE(Run.started_at, Run.queued_at, Run.logical_date, Run.created_at)
 _NAMES_PER_QUERY = 500
@@ -69,6 +76,8 @@ class RunView:
     current_task: str | None
     waiting_for_input: bool = False
     """A task of this (active) run waits for a person's answer (Airflow ≥ 3.1)."""
+    slow: bool = False
+    """Far slower than its workflow's usual duration (flagged by the daemon)."""
 
     @property
     def public_id(self) -> str:
@@ -95,7 +104,8 @@ class RunView:
                    row.logical_date, row.queued_at, row.started_at, row.ended_at, row.note,
                    row.total, row.succeeded, row.failed, row.running, row.queued,
                    row.skipped, row.current_task,
-                   active and (row.cluster, row.dag_id, row.dag_run_id) in (waiting or ()))
+                   active and (row.cluster, row.dag_id, row.dag_run_id) in (waiting or ()),
+                   slow=bool(row.slow))
 
     def as_json(self) -> dict[str, Any]:
         """SPEC §8's run object."""
@@ -117,6 +127,7 @@ class RunView:
                          "queued": self.queued, "skipped": self.skipped},
             "current_task": self.current_task,
             "waiting_for_input": self.waiting_for_input,
+            "slow": self.slow,
         }
 
 
@@ -250,15 +261,30 @@ def run_detail(run_id: str) -> RunDetail:
                      inputs=input_requests(run))
 
 
-def task_log(run_pk: int, task_id: str, map_index: int, try_number: int) -> TaskLogView | None:
-    """The newest fetched log of the task at or before ``try_number``."""
+def task_log(run_pk: int, task_id: str, map_index: int, try_number: int, *,
+             exact: bool = False) -> TaskLogView | None:
+    """The newest fetched log of the task at or before ``try_number`` (``exact``: of that
+    try only)."""
+    this_try = (TaskLog.try_number == max(try_number, 1) if exact
+                else TaskLog.try_number <= max(try_number, 1))
     row = (TaskLog.select()
            .where((TaskLog.run_id == run_pk) & (TaskLog.task_id == task_id)
-                  & (TaskLog.map_index == map_index) & (TaskLog.try_number <= max(try_number, 1)))
+                  & (TaskLog.map_index == map_index) & this_try)
            .order_by(TaskLog.try_number.desc()).first())
     if row is None:
         return None
     return TaskLogView(row.try_number, row.content, row.truncated, row.fetched_at)
+
+
+def log_fetch_open(run_id: str, task_id: str, map_index: int) -> bool:
+    """A ``fetch_log`` of this task (any try) is queued or under way: following a log
+    waits for it rather than queueing a second."""
+    query = Action.select(Action.params).where(
+        (Action.kind == "fetch_log") & (Action.target == run_id)
+        & Action.state.in_(OPEN_ACTION_STATES))
+    return any((params or {}).get("task_id") == task_id
+               and int((params or {}).get("map_index", -1)) == map_index
+               for (params,) in query.tuples())
 
 
 def last_runs(names: Iterable[str] | None = None) -> dict[str, LastRun]:
@@ -296,6 +322,52 @@ def last_runs(names: Iterable[str] | None = None) -> dict[str, LastRun]:
                                                       None, ended_at)))
     candidates.sort(key=lambda candidate: candidate[:2])  # ties: the newer row wins
     return {name: run for _at, _id, name, run in candidates}
+
+
+def _seconds() -> Any:
+    """A run's duration computed by the database: parsing 200,000 timestamps in Python
+    would cost seconds."""
+    if isinstance(database_proxy.obj, PostgresqlDatabase):
+        return NodeList((SQL("EXTRACT(EPOCH FROM"), Run.ended_at - Run.started_at, SQL(")")))
+    return (fn.julianday(Run.ended_at) - fn.julianday(Run.started_at)) * 86400.0
+
+
+RECENT_RUNS = 10
+"""How many runs the Workflows tab's strip and duration sparkline show."""
+
+
+@dataclass(frozen=True)
+class RecentRun:
+    status: str
+    seconds: float | None
+    """Its duration, when it has ended."""
+
+
+def recent_history(names: Iterable[str] | None = None,
+                   per: int = RECENT_RUNS) -> dict[str, tuple[RecentRun, ...]]:
+    """The last ``per`` started runs of each dataset in ``names`` (every dataset when
+    None), oldest first. One window query over the (dataset_name, started_at) index; on
+    100,000 runs it reads them all (~0.7 s), so the dashboard asks for everything once,
+    after its first paint, and then only for the datasets whose runs changed."""
+    chunks: list[list[str] | None] = [None]
+    if names is not None:
+        wanted = sorted(set(names))
+        chunks = [wanted[i:i + _NAMES_PER_QUERY] for i in range(0, len(wanted), _NAMES_PER_QUERY)]
+    history: dict[str, list[RecentRun]] = {}
+    for chunk in chunks:
+        rank = fn.ROW_NUMBER().over(partition_by=[Run.dataset_name],
+                                    order_by=[Run.started_at.desc(), Run.id.desc()])
+        ranked = Run.select(Run.dataset_name, Run.status, _seconds().alias("seconds"),
+                            rank.alias("rank")).where(Run.started_at.is_null(False))
+        if chunk is not None:
+            ranked = ranked.where(Run.dataset_name.in_(chunk))
+        query = (Run.select(ranked.c.dataset_name, ranked.c.status, ranked.c.seconds)
+                 .from_(ranked).where(ranked.c.rank <= per)
+                 .order_by(ranked.c.dataset_name, ranked.c.rank.desc()))
+        for name, status, seconds in query.tuples():
+            history.setdefault(name, []).append(
+                RecentRun(status, None if seconds is None else round(float(seconds), 1)))
+    return {name: tuple(runs) for name, runs in history.items()}
 
 
 def last_run_json(run: LastRun) -> dict[str, Any]:

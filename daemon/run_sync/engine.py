@@ -13,6 +13,9 @@ and writes those of the active runs.
 
 On Airflow ≥ 3.1, while the cluster has active runs, each cycle also asks which tasks
 wait for a person (``daemon/run_sync/hitl.py``): one more request, only while active.
+
+Each cycle also flags runs far slower than their workflow's usual duration, and keeps
+that duration (``daemon/run_sync/slow.py``): store queries only, no request.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from daemon.core.naming import dag_id_for
 from daemon.core.states import ACTIVE_RUN_STATUSES, WorkflowStatus
 from daemon.core.timefmt import utcnow
 from daemon.run_sync.hitl import HitlFetched, fetch_hitl, write_hitl
+from daemon.run_sync.slow import Finished, SlowRule, flag_slow_runs, refresh_usual
 from daemon.run_sync.write import write_pause_states, write_runs, write_task_changes
 from daemon.store.events import record_events, record_sync_outcome, sync_state
 from daemon.store.models import Run, Workflow
@@ -85,6 +89,7 @@ class RunSync:
         lookback_hours: float,
         stale_threshold_hours: float,
         clock: Callable[[], datetime] = utcnow,
+        slow: SlowRule = SlowRule(),
     ) -> None:
         self.db = db
         self.cluster = cluster
@@ -92,6 +97,7 @@ class RunSync:
         self.lookback = timedelta(hours=lookback_hours)
         self.stale = timedelta(hours=stale_threshold_hours)
         self.clock = clock
+        self.slow = slow
         self.key = f"runs:{cluster.name}"
 
     def dataset_of(self, dag_id: str, known: set[str]) -> str | None:
@@ -106,6 +112,7 @@ class RunSync:
         started = self.clock()
         report = RunSyncReport(cluster=self.cluster.name)
         known = self._known()
+        before = self._workflow_stamps()
         try:
             fetched = self._fetch(started, known)
         except BasecampError as exc:
@@ -119,14 +126,20 @@ class RunSync:
             report.runs_seen = len(fetched.runs)
             report.tasks_fetched_for = len(fetched.tasks)
             report.vanished = len(fetched.vanished)
+            finished = Finished()
             written, events = write_runs(
                 self.cluster.name, fetched.runs + fetched.refreshed, fetched.tasks,
                 fetched.vanished, known, self.dataset_of, now, seen_at=fetched.cursor,
+                finished=finished,
             )
             written += write_task_changes(self.cluster.name, fetched.active_tasks, now)
+            # judged against the usual duration before this cycle's successes move it
+            events += flag_slow_runs(self.cluster.name, finished.succeeded, self.slow, now)
+            refresh_usual(finished.datasets, self.slow, now)
             report.runs_written = written
             dag_ids = {dag_id_for(self.cluster.dag_name_prefix, name): name for name in known}
-            report.pause_changes = write_pause_states(self.cluster.team, dag_ids, fetched.paused, now)
+            report.pause_changes = write_pause_states(self.cluster.team, dag_ids, fetched.paused,
+                                                      now, unchanged_since=before)
             if fetched.hitl is not None:
                 events += write_hitl(self.cluster.name, fetched.hitl,
                                      lambda dag_id: self.dataset_of(dag_id, known), now)
@@ -136,6 +149,12 @@ class RunSync:
             state.cursor = fetched.cursor.isoformat()
             state.save()
         return report
+
+    def _workflow_stamps(self) -> dict[int, datetime]:
+        """The team's workflows as the cycle begins (id → updated_at): one that changes
+        while the cycle asks Airflow (a pause just carried out) keeps its newer state."""
+        return dict(Workflow.select(Workflow.id, Workflow.updated_at)
+                    .where(Workflow.team == self.cluster.team).tuples())
 
     def _known(self) -> set[str]:
         return {

@@ -9,13 +9,15 @@ from peewee import IntegrityError
 
 from daemon.airflow import DagRunInfo, TaskInstanceInfo
 from daemon.core.states import RunStatus, WorkflowStatus
+from daemon.run_sync.slow import Finished
 from daemon.run_sync.status import progress, run_status
 from daemon.spec_sync.resolve import workflow_status
 from daemon.specs import next_run
 from daemon.store.models import Run, TaskInstance, Workflow
 
-# A run that is already FAILED when first seen is reported only if it ended this recently,
-# so the initial import of the lookback window does not flood the event log.
+# A run that is already FAILED (or SUCCESS and slow) when first seen is reported only if it
+# ended this recently, so the initial import of the lookback window does not flood the
+# event log.
 FRESH_FAILURE = timedelta(minutes=10)
 
 RunKey = tuple[str, str]
@@ -31,11 +33,13 @@ def write_runs(
     now: datetime,
     *,
     seen_at: datetime,
+    finished: Finished | None = None,
 ) -> tuple[int, list[dict[str, Any]]]:
     """Upsert runs (and the tasks fetched for them); returns rows written and events.
 
     ``seen_at`` is the server's time when this cycle's listing began: a run's
-    ``last_seen_at`` is in the server's clock, so it can bound the next task query."""
+    ``last_seen_at`` is in the server's clock, so it can bound the next task query.
+    ``finished`` (when given) collects the runs that succeeded here, for the slow check."""
     existing = {
         (row.dag_id, row.dag_run_id): row
         for row in Run.select().where(
@@ -64,6 +68,10 @@ def write_runs(
         Run.update(last_seen_at=seen_at, **changes, **stamp).where(Run.id == row.id).execute()
         if _newly_failed(values, previous, now):
             events.append(_failure_event(dataset, cluster, info))
+        if finished is not None and _newly_succeeded(values, previous):
+            finished.datasets.add(dataset)
+            if previous is not None or _fresh(values, now):
+                finished.succeeded.add(row.id)
     for row in vanished:
         Run.update(status=RunStatus.UNKNOWN, updated_at=now).where(Run.id == row.id).execute()
         written += 1
@@ -127,8 +135,18 @@ def _newly_failed(values: dict[str, Any], previous: Run | None, now: datetime) -
         return False
     if previous is not None:
         return previous.status != RunStatus.FAILED
+    return _fresh(values, now)
+
+
+def _fresh(values: dict[str, Any], now: datetime) -> bool:
+    """A run first seen finished ended recently (not one of the lookback's old runs)."""
     ended = values["ended_at"]
     return ended is None or ended >= now - FRESH_FAILURE
+
+
+def _newly_succeeded(values: dict[str, Any], previous: Run | None) -> bool:
+    return values["status"] == RunStatus.SUCCESS and (
+        previous is None or previous.status != RunStatus.SUCCESS)
 
 
 def _failure_event(dataset: str, cluster: str, info: DagRunInfo) -> dict[str, Any]:
@@ -165,13 +183,17 @@ def _write_tasks(run_id: int, tasks: list[TaskInstanceInfo], now: datetime) -> d
     return progress(task_rows).as_columns()
 
 
-def write_pause_states(team: str, dag_ids: dict[str, str], paused: set[str], now: datetime) -> int:
-    """Set ``is_paused`` (and the status it implies) on the team's workflows."""
+def write_pause_states(team: str, dag_ids: dict[str, str], paused: set[str], now: datetime,
+                       unchanged_since: dict[int, datetime] | None = None) -> int:
+    """Set ``is_paused`` (and the status it implies) on the team's workflows. With
+    ``unchanged_since`` (id → updated_at when Airflow was asked), a row written since
+    then is left alone: a pause the daemon carried out meanwhile is newer than the list."""
     dag_of = {name: dag_id for dag_id, name in dag_ids.items()}
     rows = Workflow.select().where(
         (Workflow.team == team) & (Workflow.status != WorkflowStatus.REMOVED) & Workflow.spec.is_null(False)
     )
-    return sum(_set_paused(row, dag_of.get(row.dataset_name) in paused, now) for row in rows)
+    return sum(_set_paused(row, dag_of.get(row.dataset_name) in paused, now) for row in rows
+               if unchanged_since is None or unchanged_since.get(row.id) == row.updated_at)
 
 
 def write_dataset_paused(dataset: str, is_paused: bool, now: datetime) -> int:

@@ -25,6 +25,7 @@ from daemon.core.config import ClusterConfig, Config
 from daemon.core.errors import BasecampError, ConfigError
 from daemon.notify import Notifier
 from daemon.run_sync import RunSync
+from daemon.run_sync.slow import SlowRule
 from daemon.spec_store import spec_store_for
 from daemon.spec_sync import SpecSync
 
@@ -123,7 +124,8 @@ def _worker(cluster: ClusterConfig, config: Config, db: Database) -> ClusterWork
     client = AirflowClient(cluster)
     try:
         run_sync = RunSync(db, cluster, client, lookback_hours=config.sync.lookback_hours,
-                           stale_threshold_hours=config.sync.stale_threshold_hours)
+                           stale_threshold_hours=config.sync.stale_threshold_hours,
+                           slow=SlowRule.from_config(config.notifications))
     except BaseException:
         client.close()
         raise

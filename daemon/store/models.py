@@ -72,6 +72,8 @@ class Workflow(BaseModel):
     description = TextField(null=True)
     next_run = UTCDateTimeField(null=True)
     is_paused = BooleanField(null=True)
+    usual_seconds = FloatField(null=True)
+    """The usual duration of its successful runs (kept by the daemon): "slow" is relative to it."""
     valid_at = UTCDateTimeField(null=True)
     removed_at = UTCDateTimeField(null=True)
     created_at = UTCDateTimeField(default=utcnow)
@@ -153,6 +155,8 @@ class Run(BaseModel):
     queued = IntegerField(default=0)
     skipped = IntegerField(default=0)
     current_task = TextField(null=True)
+    slow = BooleanField(default=False)
+    """Far slower than its workflow's usual duration (``Workflow.usual_seconds``)."""
     last_seen_at = UTCDateTimeField(null=True)
     created_at = UTCDateTimeField(default=utcnow)
     updated_at = UTCDateTimeField(default=utcnow, index=True)
@@ -243,6 +247,8 @@ class TaskLog(BaseModel):
     content = TextField()
     truncated = BooleanField(default=False)
     fetched_at = UTCDateTimeField(default=utcnow)
+    continuation_token = TextField(null=True)
+    """Where Airflow's log of this try continues: the next fetch asks for the new part."""
 
     class Meta:
         indexes = ((("run_id", "task_id", "map_index", "try_number"), True),)

@@ -271,6 +271,24 @@ def test_history_status_and_running(project, capsys):
     assert listed[0]["last_run"]["run_id"] == "ds.adhoc/manual__2"
 
 
+def test_history_marks_a_slow_run(project, capsys):
+    from daemon.store.models import Run
+
+    _add_run("ds.adhoc", "scheduled__1", "SUCCESS", 60)
+    _add_run("ds.adhoc", "manual__2", "RUNNING", 5)
+    _add_run("ds.adhoc", "manual__3", "SUCCESS", 30)
+    Run.update(slow=True).where(Run.dag_run_id.in_(["scheduled__1", "manual__2"])).execute()
+    capsys.readouterr()
+    assert main(["workflow", "history"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert "1m 30s (slow)" in lines["ds.adhoc/scheduled__1"]
+    assert "(slow)" in lines["ds.adhoc/manual__2"]
+    assert "1m 30s" in lines["ds.adhoc/manual__3"] and "slow" not in lines["ds.adhoc/manual__3"]
+    runs = run_json(capsys, "workflow", "history", "--format", "json")
+    assert {r["run_id"]: r["slow"] for r in runs} == {
+        "ds.adhoc/scheduled__1": True, "ds.adhoc/manual__2": True, "ds.adhoc/manual__3": False}
+
+
 def test_clusters_and_a_team_without_cluster(project, capsys):
     add_unreachable_cluster(project)
     assert "dp-airflow" in fails(capsys, 1, "daemon", "--once")

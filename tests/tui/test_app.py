@@ -75,17 +75,24 @@ async def test_tabs_show_the_store(make_app):
             "ds.[red]markup[/red]\x00manual", "ds.adhoc\x00manual", "ds.broken\x00code",
             "ds.clicks\x00code", "ds.clicks\x00manual", "ds.ml.features\x00code"]  # removed hidden
         assert cell(workflows, "ds.clicks\x00manual", "status") == "overridden by code"
-        assert cell(workflows, "ds.broken\x00code", "status") == "active ⚠ spec error"
+        assert cell(workflows, "ds.broken\x00code", "status") == "active spec error"
         assert cell(workflows, "ds.broken\x00code", "error").startswith("line 3: schedule.cron")
-        assert cell(workflows, "ds.adhoc\x00manual", "status") == "paused ⏳pause"  # pending inline
-        assert cell(workflows, "ds.clicks\x00code", "last_run") == "RUNNING 06-02 08:55"
+        assert cell(workflows, "ds.adhoc\x00manual", "status") == "paused …pause"  # pending inline
+        assert cell(workflows, "ds.clicks\x00code", "last_run") == "▶ 06-02 08:55"
+        await pilot_until(pilot, lambda: workflows.history)  # loaded after the first paint
+        assert cell(workflows, "ds.clicks\x00code", "recent") == "✓▶"
+        assert cell(workflows, "ds.clicks\x00code", "trend") == "█ "  # the running one: a gap
+        # 120 columns: no sideways scrolling; the least needed columns wait for more room
+        assert workflows.shown_columns == ["dataset", "source", "status", "recent", "last_run",
+                                           "next_run", "trend", "cron"]
+        assert workflows.virtual_size.width <= workflows.size.width
         assert cell(workflows, "ds.ml.features\x00code", "cluster") == "ml-airflow"
         # untrusted text is shown literally, never as markup
         assert cell(workflows, "ds.[red]markup[/red]\x00manual", "dataset") == "ds.[red]markup[/red]"
 
         runs = main.tables["runs"]
         assert keys_of(runs)[:2] == [CLICKS_RUN, "ds.adhoc/adhoc__20250602T084500"]  # active first
-        assert cell(runs, CLICKS_RUN, "progress") == "██░░░ 1/3"
+        assert cell(runs, CLICKS_RUN, "progress") == "━━─── 1/3"
         assert cell(runs, CLICKS_RUN, "duration") == "5m"  # running: per minute
         assert cell(runs, "ds.broken/scheduled__2025-06-01T00:00:00+00:00", "duration") == "1m 35s"
         assert cell(runs, CLICKS_RUN, "task") == "run_query"
@@ -388,6 +395,23 @@ async def test_read_only_has_no_operator_keys(make_app):
         assert not keys & {"clear", "mark", "select", "select_all", "respond"}
 
 
+async def test_a_slow_run_says_so_in_its_duration(make_app):
+    from basecamp_tui.palette import WAIT
+    from daemon.store.models import Run
+
+    finished = "ds.broken/scheduled__2025-06-01T00:00:00+00:00"
+    Run.update(slow=True).where(Run.dataset_name.in_(["ds.clicks", "ds.broken"])
+                                & Run.status.in_(["RUNNING", "FAILED"])).execute()
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        runs = app.main.runs
+        assert cell(runs, CLICKS_RUN, "duration") == "5m slow"
+        assert cell(runs, finished, "duration") == "1m slow"  # per minute: it fits the column
+        assert WAIT in {str(span.style) for span in runs.get_cell(CLICKS_RUN, "duration").spans}
+        assert cell(runs, "ds.clicks/scheduled__2025-06-01T00:00:00+00:00", "duration") == "3m 00s"
+
+
 async def test_a_run_waiting_for_input_says_so_and_i_answers_it(make_app):
     from daemon.store.models import HitlRequest
 
@@ -404,3 +428,62 @@ async def test_a_run_waiting_for_input_says_so_and_i_answers_it(make_app):
         await select(pilot, runs, CLICKS_RUN)
         await pilot.press("i")
         assert requests.calls == [("respond", CLICKS_RUN)]
+
+
+async def test_80_columns_show_the_most_needed_columns_without_sideways_scrolling(make_app):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot)
+        workflows, runs = app.main.tables["workflows"], app.main.tables["runs"]
+        assert workflows.shown_columns == ["dataset", "source", "status", "recent", "next_run"]
+        assert workflows.virtual_size.width <= workflows.size.width
+        await pilot.press("2")
+        await pilot.pause()
+        assert runs.shown_columns == ["status", "progress", "dataset", "task", "duration"]
+        assert runs.virtual_size.width <= runs.size.width
+        await pilot.resize_terminal(160, 40)
+        await pilot.pause()
+        assert "trigger" in runs.shown_columns
+
+
+async def test_the_summary_counts_and_filters_when_chosen(make_app):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        main = app.main
+        summary = str(main.query_one("#summary").render())
+        assert summary == "1 running · 1 failed in 24 h · 1 paused · 1 clusters down"
+        main.action_summary("failed")
+        await pilot.pause()
+        assert main.active_tab == "runs" and main.runs.failed_only
+        assert keys_of(main.runs) == ["ds.broken/scheduled__2025-06-01T00:00:00+00:00"]
+        main.action_summary("paused")
+        await pilot.pause()
+        assert main.active_tab == "workflows"
+        assert keys_of(main.workflows) == ["ds.adhoc\x00manual"]
+        main.action_summary("down")
+        await pilot.pause()
+        assert keys_of(main.tables["clusters"]) == ["ml-airflow"]
+        await pilot.click("#summary", offset=(3, 0))  # "1 running"
+        await pilot.pause()
+        assert main.active_tab == "runs" and main.runs.filter_text == "RUNNING"
+        assert keys_of(main.runs) == [CLICKS_RUN]
+
+
+async def test_a_theme_chosen_is_remembered_and_the_config_sets_the_first(make_app):
+    app = make_app(ui='[ui]\ntheme = "nord"\n')
+    async with app.run_test() as pilot:
+        await loaded(pilot)
+        assert app.theme == "nord"
+        app.theme = "gruvbox"  # as the palette's theme picker does
+        await pilot.pause()
+    again = make_app(ui='[ui]\ntheme = "nord"\n')
+    async with again.run_test() as pilot:
+        await loaded(pilot)
+        assert again.theme == "gruvbox"
+    unknown = make_app(ui='[ui]\ntheme = "no-such-theme"\n')
+    from daemon.core import paths
+    paths.ui_state_file().unlink()
+    async with unknown.run_test() as pilot:
+        await loaded(pilot)
+        assert any("Unknown theme 'no-such-theme'" in n.message for n in unknown._notifications)

@@ -56,7 +56,7 @@ async def test_a_change_from_another_process_shows_within_a_second_keeping_the_c
         assert runs.get_row_index("ds.adhoc/adhoc__new") == 0  # running first
         # the workflows tab follows the run (last run column)
         workflows = app.main.tables["workflows"]
-        assert cell(workflows, "ds.clicks\x00code", "last_run").startswith("FAILED")
+        assert cell(workflows, "ds.clicks\x00code", "last_run").startswith("✗")
 
 
 async def test_workflow_change_updates_in_place(make_app, tui_store):
@@ -108,4 +108,7 @@ async def test_idle_store_posts_nothing(make_app):
         await pilot.pause(0.8)
         from basecamp_tui.live import StoreLoaded
 
-        assert [m for m in posted if isinstance(m, StoreLoaded)][1:] == []
+        loads = [m.changes for m in posted if isinstance(m, StoreLoaded)]
+        # the first load, then the runs' history for the Workflows tab (after the first
+        # paint), then nothing
+        assert len(loads) == 2 and loads[1].tables == {"workflows"} and loads[1].history

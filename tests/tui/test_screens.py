@@ -334,7 +334,7 @@ async def test_run_detail_shows_progress_tasks_and_log(data: Any) -> None:
         assert tasks.row_count == 4
         assert [str(tasks.get_row_at(i)[0]) for i in range(4)] == [
             "extract", "transform[0]", "transform[1]", "load"]
-        assert str(tasks.get_row_at(2)[4]) == "9m 00s"  # running: measured to the clock
+        assert str(tasks.get_row_at(2)[3]) == "9m 00s"  # running: measured to the clock
         assert "2/4 done" in static_text(app, "#run-counts")
         assert "[i]operator note[/i]" in static_text(app, "#run-header")
         log = screen.query_one("#run-log", Log)

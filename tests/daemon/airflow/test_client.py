@@ -376,6 +376,63 @@ def test_task_log_v1_json_string_content(router, make_client):
     assert make_client(api_version="v1").task_log("d", "r", "t", 1) == "all the text"
 
 
+def test_task_log_chunk_v2_follows_with_the_continuation_token(router, make_client):
+    route = router.get("/api/v2/dags/d/dagRuns/r/taskInstances/t/logs/2").mock(side_effect=[
+        httpx.Response(200, json={"content": [{"event": "one", "level": "info"}],
+                                  "continuation_token": "tok-1"}),
+        httpx.Response(200, json={"content": [{"event": "two"}, {"event": "three"}],
+                                  "continuation_token": None})])  # the try has ended
+    client = make_client()
+    first = client.task_log_chunk("d", "r", "t", 2, map_index=3)
+    assert (first.text, first.continuation_token) == ("INFO - one", "tok-1")
+    assert dict(route.calls[0].request.url.params) == {"full_content": "true", "map_index": "3"}
+    second = client.task_log_chunk("d", "r", "t", 2, map_index=3, token="tok-1")
+    assert (second.text, second.continuation_token) == ("two\nthree", None)
+    assert dict(route.calls[1].request.url.params) == {"token": "tok-1", "map_index": "3"}
+    assert route.calls[1].request.headers["accept"] == "application/json"
+    assert second.after(first.text) == "INFO - one\ntwo\nthree"  # whole lines: a newline
+
+
+def test_task_log_chunk_v2_ndjson_token_from_the_header(router, make_client):
+    router.get("/api/v2/dags/d/dagRuns/r/taskInstances/t/logs/1").respond(
+        200, text=json.dumps({"event": "one"}) + "\n",
+        headers={"Content-Type": "application/x-ndjson", "Airflow-Continuation-Token": "h"})
+    chunk = make_client().task_log_chunk("d", "r", "t", 1)
+    assert (chunk.text, chunk.continuation_token) == ("one", "h")
+
+
+def test_task_log_chunk_v1_reads_the_python_list_of_host_and_text(router, make_client):
+    """Airflow 2 carries the token only in JSON, whose content is ``str()`` of a list of
+    (host, text) tuples; its parts are raw text, appended as they come."""
+    route = router.get("/api/v1/dags/d/dagRuns/r/taskInstances/t/logs/1").mock(side_effect=[
+        httpx.Response(200, json={"content": str([("worker-1", "line 1\nline [2] 'q'\n")]),
+                                  "continuation_token": "v1-tok"}),
+        httpx.Response(200, json={"content": str([("worker-1", "line 3\n")]),
+                                  "continuation_token": "v1-tok-2"})])
+    client = make_client(api_version="v1")
+    first = client.task_log_chunk("d", "r", "t", 1, want_token=True)
+    assert (first.text, first.continuation_token) == ("line 1\nline [2] 'q'\n", "v1-tok")
+    assert route.calls[0].request.headers["accept"] == "application/json"
+    second = client.task_log_chunk("d", "r", "t", 1, token="v1-tok")
+    assert second.after(first.text) == "line 1\nline [2] 'q'\nline 3\n"
+
+
+def test_task_log_chunk_v1_without_a_token_wanted_is_plain_text(router, make_client):
+    route = router.get("/api/v1/dags/d/dagRuns/r/taskInstances/t/logs/1").respond(
+        200, text="plain\n", headers={"Content-Type": "text/plain"})
+    chunk = make_client(api_version="v1").task_log_chunk("d", "r", "t", 1, want_token=False)
+    assert (chunk.text, chunk.continuation_token) == ("plain\n", None)
+    assert route.calls.last.request.headers["accept"] == "text/plain"
+
+
+def test_task_log_chunk_keeps_the_tail(router, make_client):
+    content = [{"event": f"line {i}"} for i in range(1000)]
+    router.get("/api/v2/dags/d/dagRuns/r/taskInstances/t/logs/1").respond(
+        200, json={"content": content, "continuation_token": "x"})
+    chunk = make_client().task_log_chunk("d", "r", "t", 1, max_bytes=100)
+    assert chunk.text.endswith("line 999") and len(chunk.text.encode()) <= 100
+
+
 def test_close_and_repr(make_client):
     client = make_client(auth="basic", username="svc", password_env="AF_PASSWORD")
     assert "dp-airflow" in repr(client) and "s3cr3t" not in repr(client)

@@ -191,6 +191,16 @@ def test_values_are_parsed(isolated: Path) -> None:
     assert config.clusters[1].timeout_seconds == 2.5
 
 
+def test_slow_run_thresholds_are_parsed() -> None:
+    defaults = parse_config("", None).notifications
+    assert (defaults.slow_factor, defaults.slow_percentile, defaults.slow_sample_runs,
+            defaults.slow_min_runs) == (1.5, 90, 20, 5)
+    config = parse_config("[notifications]\nslow_factor = 2\nslow_percentile = 50\n"
+                          "slow_sample_runs = 10\nslow_min_runs = 10\n", None).notifications
+    assert (config.slow_factor, config.slow_percentile, config.slow_sample_runs,
+            config.slow_min_runs) == (2.0, 50, 10, 10)
+
+
 def test_secrets_and_commands_are_not_touched_at_load(isolated: Path) -> None:
     marker = isolated / "ran"
     config = parse(f"""
@@ -280,6 +290,33 @@ ERRORS = [
         "basecamp.toml:2: [sync] max_delete_fraction: must be greater than 0 and at most 1, "
         "got 1.5",
         id="fraction",
+    ),
+    pytest.param(
+        "[notifications]\nslow_factor = 1\n",
+        "basecamp.toml:2: [notifications] slow_factor: must be greater than 1 (a run slower "
+        "than usual), got 1",
+        id="slow-factor",
+    ),
+    pytest.param(
+        "[notifications]\nslow_percentile = 101\n",
+        "basecamp.toml:2: [notifications] slow_percentile: must be from 1 to 100, got 101",
+        id="slow-percentile",
+    ),
+    pytest.param(
+        "[notifications]\nslow_percentile = 90.5\n",
+        "basecamp.toml:2: [notifications] slow_percentile: expected an integer, got float 90.5",
+        id="slow-percentile-type",
+    ),
+    pytest.param(
+        "[notifications]\nslow_sample_runs = 0\n",
+        "basecamp.toml:2: [notifications] slow_sample_runs: must be greater than 0, got 0",
+        id="slow-sample",
+    ),
+    pytest.param(
+        "[notifications]\nslow_sample_runs = 10\nslow_min_runs = 12\n",
+        "basecamp.toml:3: [notifications] slow_min_runs: must be at most slow_sample_runs (10), "
+        "got 12",
+        id="slow-min-runs",
     ),
     pytest.param(
         "[storage]\ntype = \"s3\"\n",

@@ -16,7 +16,9 @@ import pytest
 
 from daemon.core.config import NotificationsConfig
 from daemon.notify import Notifier
+from daemon.run_sync.slow import SlowRule, flag_slow_runs
 from daemon.specs import parse_spec
+from daemon.store.events import record_events
 from daemon.store.models import Cluster, Event, Notification, Run, SyncState, Workflow
 from tests.specs import spec_yaml
 
@@ -231,6 +233,24 @@ def test_sla_exceeded_once_per_run(store, notifier, slack, hook):
     restarted.close()
     assert Event.select().where(Event.kind == "sla_exceeded").count() == 2
     assert len(slack.requests) == len(hook.requests) == 2
+
+
+def test_a_slow_run_goes_to_the_on_failure_targets(store, notifier, slack, hook):
+    workflow("ds.a")
+    Workflow.update(usual_seconds=600.0).execute()
+    Run.create(dataset_name="ds.a", dag_run_id="hangs", status="RUNNING", cluster="dp",
+               dag_id="bc__ds.a", started_at=NOW - timedelta(minutes=20))
+    record_events(flag_slow_runs("dp", [], SlowRule(), NOW), NOW)
+    report = notifier.run_once(NOW)
+    assert (report.events_scanned, report.queued, report.sent) == (1, 2, 2)
+    [to_slack] = slack.bodies()
+    assert to_slack["channel"] == "#data-alerts"
+    assert to_slack["text"].startswith(":warning: *Run slower than usual*: ds.a/hangs\n"
+                                       "Run hangs of ds.a has been running for 20m 00s on dp, "
+                                       "2.0× longer than usual (p90 10m 00s).")
+    [request] = hook.requests
+    assert request["body"]["kind"] == "run_slow"
+    assert request["body"]["data"]["usual_seconds"] == 600.0
 
 
 def set_health(name: str, healthy: bool, last_ok_at: datetime | None) -> None:

@@ -193,3 +193,28 @@ def test_task_changes_before_the_run_moves_are_not_missed(store):
     sync.run()
     row = run("manual__1")
     assert (row.status, row.succeeded, row.total) == ("SUCCESS", 3, 3)
+
+
+def test_a_pause_carried_out_during_a_cycle_is_not_undone_by_it(store, sim):
+    """The cycle asked Airflow which DAGs are paused just before an action paused one:
+    its (older) answer must not set the workflow back to active."""
+    import httpx
+
+    from daemon.run_sync.write import write_dataset_paused
+
+    sim.add_run("bc__ds.a", "manual__1", "running", TASKS)
+    transport = sim.transport()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        answer = transport.handle_request(request)
+        if request.url.path == "/api/v2/dags" and request.url.params.get("paused") == "true":
+            sim.dags["bc__ds.a"] = True  # the pause action, between the listing and the write
+            write_dataset_paused("ds.a", True, datetime.now(timezone.utc))
+        return answer
+
+    sync = make_sync(store, sim)
+    sync.client = AirflowClient(CLUSTER, transport=httpx.MockTransport(handler), sleep=lambda s: None)
+    assert sync.run().ok
+    assert Workflow.get((Workflow.dataset_name == "ds.a") & (Workflow.source_type == "code")).status == "paused"
+    assert make_sync(store, sim).run().ok  # the next cycle agrees
+    assert Workflow.get((Workflow.dataset_name == "ds.a") & (Workflow.source_type == "code")).is_paused

@@ -173,3 +173,16 @@ def test_the_daemon_status_follows_the_heartbeat_and_the_clock(
     SyncState.update(last_ok_at=clock.now, updated_at=clock.tick()).execute()
     clusters = store_reader.poll().clusters
     assert clusters is not None and clusters[0].runs_synced_at == clock.now - timedelta(seconds=1)
+
+
+def test_the_runs_history_comes_once_in_full_then_for_changed_datasets(
+        reader: tuple[StoreReader, Clock]) -> None:
+    store_reader, clock = reader
+    store_reader.first_load()
+    history = store_reader.load_history()
+    assert history.tables == {"workflows"} and set(history.history) >= {"ds.a"}
+    now = clock.tick()
+    Run.update(status="SUCCESS", running=0, succeeded=3, ended_at=now, updated_at=now).where(
+        Run.dag_run_id == "scheduled__2026-11-23T07:55:00+00:00").execute()
+    changes = store_reader.poll()
+    assert list(changes.history) == ["ds.a"] and changes.history["ds.a"][-1].status == "SUCCESS"

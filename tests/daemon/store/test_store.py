@@ -118,3 +118,25 @@ def test_sqlite_reader_is_not_blocked_by_an_open_write_transaction(
         finally:
             reader.close()
     assert kinds == ["committed"]
+
+
+def test_recent_history_is_the_last_runs_oldest_first_with_durations(db_store: Database) -> None:
+    from daemon.read.runs import RecentRun, recent_history
+
+    start = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    for day in range(12):
+        began = start + timedelta(days=day)
+        Run.create(cluster="c", dag_id="d__a", dag_run_id=f"r{day:02d}", dataset_name="a",
+                   status="SUCCESS" if day % 3 else "FAILED", started_at=began,
+                   ended_at=began + timedelta(minutes=day + 1))
+    Run.create(cluster="c", dag_id="d__a", dag_run_id="running", dataset_name="a",
+               status="RUNNING", started_at=start + timedelta(days=20))
+    Run.create(cluster="c", dag_id="d__a", dag_run_id="queued", dataset_name="a",
+               status="PENDING")  # not started: not in the strip
+    Run.create(cluster="c", dag_id="d__b", dag_run_id="r", dataset_name="b", status="SUCCESS",
+               started_at=start, ended_at=start + timedelta(seconds=90))
+    history = recent_history(per=4)
+    assert history["a"] == (RecentRun("FAILED", 600.0), RecentRun("SUCCESS", 660.0),
+                            RecentRun("SUCCESS", 720.0), RecentRun("RUNNING", None))
+    assert history["b"] == (RecentRun("SUCCESS", 90.0),)
+    assert recent_history(["b"], per=4) == {"b": history["b"]}
