@@ -38,10 +38,13 @@ def enqueue(kind: str, target: str, *, source_type: str | None = None,
 def enqueue_checked(checked: Validated, *, source_type: str | None = None,
                     reason: str | None = None, requested_by: str | None = None) -> Action:
     """Queue a request ``validate_request`` has just accepted."""
-    return Action.create(
+    who = requested_by or requester()
+    action = Action.create(
         kind=checked.kind, target=checked.target, source_type=source_type,
-        params=checked.params, reason=reason or None, requested_by=requested_by or requester(),
+        params=checked.params, reason=reason or None, requested_by=who, requested_by_os=who,
     )
+    # PostgreSQL names the requester itself (the role: migration 7): read its word back
+    return Action.get_by_id(action.id)
 
 
 def get_action(action_id: int) -> Action:

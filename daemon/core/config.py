@@ -70,6 +70,9 @@ class SyncConfig:
 
     spec_interval_seconds: float = 60.0
     run_interval_seconds: float = 5.0
+    busy_interval_seconds: float = 1.0
+    """How often a cluster is synced while it has active runs (or any action is open):
+    a task's end reaches the store within about this long."""
     health_interval_seconds: float = 30.0
     lookback_hours: float = 24.0
     """How far back the first run sync of a cluster imports runs."""

@@ -1,6 +1,12 @@
 """Delivering due outbox rows: one POST each, the outcome written in its own short
 transaction (never a write transaction held across HTTP).
 
+Before its POST a row is claimed: its next attempt is moved past the POST's timeout in
+one conditional update, so of several daemons on one store exactly one sends it (the
+others' claim finds it no longer due). A daemon that dies after its claim leaves the row
+due again once the claim runs out: then it is sent again (the generic webhook's
+``Idempotency-Key`` lets the receiver drop the repeat).
+
 Retries back off exponentially with full jitter (30 s · 2^(attempts-1), at most 1 h);
 a 429's Retry-After is honoured. After ``max_attempts`` the row is ``failed`` and a
 ``notification_failed`` event is recorded.
@@ -43,6 +49,18 @@ def due(now: datetime, limit: int) -> list[Notification]:
         .order_by(Notification.next_attempt_at, Notification.id)
         .limit(limit)
     )
+
+
+CLAIM = timedelta(seconds=TIMEOUT_SECONDS * 6)
+"""How long a claimed row is left to its claimer: well past one POST's timeout."""
+
+
+def claim(row: Notification, now: datetime) -> bool:
+    """Take ``row`` for one delivery attempt; False when another daemon took it first."""
+    taken = Notification.update(next_attempt_at=now + CLAIM).where(
+        (Notification.id == row.id) & (Notification.state == NotificationState.PENDING)
+        & (Notification.next_attempt_at == row.next_attempt_at)).execute()
+    return taken == 1
 
 
 def post(client: httpx.Client, channels: Channels, row: Notification, now: datetime) -> Attempt:

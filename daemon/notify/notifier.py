@@ -103,6 +103,13 @@ class Notifier:
     def _deliver(self, row: Notification, now: datetime, report: NotifyReport) -> None:
         where = f"notification {row.id} ({row.channel} {row.target or 'default'})"
         try:
+            if not deliver.claim(row, now):
+                return  # another daemon sends it
+        except Exception:
+            report.errors += 1
+            log.exception("%s: claiming it failed", where)
+            return
+        try:
             attempt = deliver.post(self.client, self.channels, row, now)
         except Exception as exc:
             # A bug, not IO; still an attempt, so a row that always raises gives up in the end.

@@ -37,13 +37,13 @@ from daemon.airflow import (
 from daemon.core.config import ClusterConfig
 from daemon.core.errors import BasecampError
 from daemon.core.naming import dag_id_for
-from daemon.core.states import ACTIVE_RUN_STATUSES, WorkflowStatus
+from daemon.core.states import ACTIVE_RUN_STATUSES, ActionState, WorkflowStatus
 from daemon.core.timefmt import utcnow
 from daemon.run_sync.hitl import HitlFetched, fetch_hitl, write_hitl
 from daemon.run_sync.slow import Finished, SlowRule, flag_slow_runs, refresh_usual
 from daemon.run_sync.write import write_pause_states, write_runs, write_task_changes
 from daemon.store.events import record_events, record_sync_outcome, sync_state
-from daemon.store.models import Run, Workflow
+from daemon.store.models import Action, Run, Workflow
 
 log = logging.getLogger(__name__)
 
@@ -206,10 +206,9 @@ class RunSync:
     def _has_active_runs(self, listed: list[DagRunInfo]) -> bool:
         """Whether the cluster has a run that may be waiting for a person: one listed now
         that is not finished, or one the store has as active."""
-        if any(r.state not in TERMINAL_STATES for r in listed):
-            return True
-        return Run.select().where((Run.cluster == self.cluster.name)
-                                  & Run.status.in_(ACTIVE_RUN_STATUSES)).exists()
+        return any(r.state not in TERMINAL_STATES for r in listed) or has_active_runs(
+            self.cluster.name)
+
 
     def _unlisted_active(self, listed: set[tuple[str, str]]) -> set[tuple[str, str]]:
         """On Airflow 2, the store's active runs of this cluster that the changed-runs
@@ -274,3 +273,16 @@ class RunSync:
             except AirflowNotFound:
                 vanished.append(row)
         return refreshed, vanished
+
+
+def has_active_runs(cluster: str) -> bool:
+    """The store has a run of ``cluster`` that is not finished (an index look-up)."""
+    return Run.select().where((Run.cluster == cluster)
+                              & Run.status.in_(ACTIVE_RUN_STATUSES)).exists()
+
+
+def is_busy(cluster: str) -> bool:
+    """A cluster worth syncing every second: a run of it is active, or an action waits
+    to be picked up (what it changes shows in the next sync)."""
+    return has_active_runs(cluster) or Action.select().where(
+        Action.state == ActionState.PENDING).exists()

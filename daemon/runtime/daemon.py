@@ -50,6 +50,7 @@ from daemon.core.errors import BasecampError
 from daemon.core.timefmt import utcnow
 from daemon.notify import Notifier
 from daemon.run_sync import RunSyncReport
+from daemon.run_sync.engine import is_busy
 from daemon.run_sync.health import check_cluster
 from daemon.runtime.components import (
     BuildError,
@@ -101,6 +102,8 @@ class Daemon:
         self.heartbeat_pool = ThreadPoolExecutor(1, thread_name_prefix="heartbeat")
         self.notify_pool = ThreadPoolExecutor(1, thread_name_prefix="notify")
         self.jobs: dict[str, Future[Any]] = {}
+        self._last_run_sync: dict[str, float] = {}
+        """When each cluster's run sync was last started (monotonic)."""
         self.parts = build_components(config, self.db)
         self._record_clusters(config)
         self.dispatcher = ActionDispatcher(self._executor(self.parts), config.daemon.action_workers)
@@ -141,8 +144,8 @@ class Daemon:
         scheduler.every(sync.spec_interval_seconds).seconds.do(
             self._submit, "specs", self.spec_pool, self.sync_specs)
         for name, worker in parts.workers.items():
-            scheduler.every(sync.run_interval_seconds).seconds.do(
-                self._submit, f"runs:{name}", worker.pool, self.sync_runs, name)
+            scheduler.every(sync.busy_interval_seconds).seconds.do(
+                self._sync_runs_when_due, name, worker)
             scheduler.every(sync.health_interval_seconds).seconds.do(
                 self._submit, f"health:{name}", worker.pool, self._check_one, worker)
         scheduler.every(parts.config.daemon.heartbeat_seconds).seconds.do(
@@ -189,6 +192,15 @@ class Daemon:
         self.systemd.reloaded(status=f"config reload failed, running the previous config: {reason}")
 
     # --- jobs -------------------------------------------------------------------------
+
+    def _sync_runs_when_due(self, name: str, worker: ClusterWorker) -> None:
+        """Every busy interval: sync a cluster that has active runs (or an action waits),
+        an idle one every ``run_interval_seconds`` (a quiet cluster costs no more)."""
+        now = time.monotonic()
+        last = self._last_run_sync.get(name)
+        if last is None or now - last >= self.config.sync.run_interval_seconds or is_busy(name):
+            self._last_run_sync[name] = now
+            self._submit(f"runs:{name}", worker.pool, self.sync_runs, name)
 
     def _submit(self, key: str, pool: ThreadPoolExecutor, job: Callable[..., Any], *args: Any) -> None:
         """Start ``job`` unless its previous run is still going (no pile-up)."""

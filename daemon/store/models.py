@@ -206,6 +206,10 @@ class Action(BaseModel):
     params = JSONField(null=True)
     reason = TextField(null=True)
     requested_by = CharField(max_length=100)
+    """Who queued it: on PostgreSQL the database role that inserted the row (set by a
+    trigger, whatever the client sent); on SQLite the OS user the client reported."""
+    requested_by_os = CharField(max_length=100, null=True)
+    """The OS user the client reported (informative on PostgreSQL)."""
     requested_at = UTCDateTimeField(default=utcnow)
     state = CharField(max_length=10, index=True, default="pending")
     claimed_by = CharField(max_length=200, null=True)

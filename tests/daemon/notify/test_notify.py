@@ -367,3 +367,21 @@ def test_no_webhook_url_reaches_events_rows_or_logs(store, notifier, slack, monk
     logged = [f"{r.getMessage()} {r.exc_text or ''}" for r in caplog.records]
     assert [text for text in stored + logged if SECRET in text or "/services/" in text] == []
     assert any("ConnectError" in (n.last_error or "") for n in Notification.select())
+
+
+def test_of_two_daemons_one_claims_a_notification_and_a_dead_claimer_lets_go(store, notifier, slack):
+    from daemon.notify import deliver
+
+    workflow("ds.a", on_failure='[{type: slack, channel: "#data-alerts"}]')
+    failed_run_event()
+    slack.answers = [(503, {})]  # the first round fails: the row stays in the outbox
+    notifier.run_once(NOW)
+    later = NOW + timedelta(hours=2)
+    [seen_by_one] = deliver.due(later, 10)  # both daemons read the same due row
+    [seen_by_other] = deliver.due(later, 10)
+    assert deliver.claim(seen_by_one, later) is True
+    assert deliver.claim(seen_by_other, later) is False  # it sends nothing
+    assert deliver.due(later, 10) == []  # claimed: due for nobody while it is sent
+    # the claimer died before recording: once the claim runs out it is due again
+    [again] = deliver.due(later + deliver.CLAIM, 10)
+    assert again.id == seen_by_one.id and deliver.claim(again, later + deliver.CLAIM)

@@ -76,3 +76,40 @@ def test_a_slow_cluster_does_not_delay_the_health_of_another(tmp_path: Path, ser
         assert Cluster.get(Cluster.name == "slow").healthy
     finally:
         daemon.close()
+
+
+def test_a_cluster_with_active_runs_is_synced_every_busy_interval_an_idle_one_seldom(
+        tmp_path: Path, servers):
+    from daemon.store.models import Run
+
+    fast, _slow = servers
+    (tmp_path / "specs").mkdir()
+    config = parse_config(
+        f'[database]\nurl = "sqlite:///{tmp_path}/store.db"\n[storage]\npath = "{tmp_path}/specs"\n'
+        '[sync]\nrun_interval_seconds = 30\nbusy_interval_seconds = 1\n'
+        f'[[clusters]]\nname = "fast"\nteam = "@a"\nurl = "http://127.0.0.1:{fast.server_port}"\n'
+        'api_version = "v2"\nauth = "none"\n', None)
+    daemon = Daemon(config)
+    synced: list[str] = []
+    daemon.sync_runs = lambda name=None: synced.append(name)  # type: ignore[method-assign]
+    worker = daemon.workers["fast"]
+
+    def tick() -> int:
+        before = len(synced)
+        daemon._sync_runs_when_due("fast", worker)
+        for future in list(daemon.jobs.values()):
+            future.result(timeout=5)
+        return len(synced) - before
+
+    try:
+        assert tick() == 1  # the first look
+        assert tick() == 0  # idle: not again before run_interval_seconds
+        run = Run.create(cluster="fast", dag_id="d", dag_run_id="r", dataset_name="ds",
+                         status="RUNNING")
+        assert tick() == 1 and tick() == 1  # busy: every busy interval
+        run.delete_instance()
+        assert tick() == 0
+        daemon._last_run_sync["fast"] -= 31  # run_interval_seconds went by
+        assert tick() == 1
+    finally:
+        daemon.close()

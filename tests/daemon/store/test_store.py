@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psycopg2
 import pytest
-from peewee import Database, IntegrityError, fn
+from peewee import Database, IntegrityError, PostgresqlDatabase, fn
 
 from daemon.core.states import SourceType
 from daemon.store.db import open_store
@@ -140,3 +140,20 @@ def test_recent_history_is_the_last_runs_oldest_first_with_durations(db_store: D
                             RecentRun("SUCCESS", 720.0), RecentRun("RUNNING", None))
     assert history["b"] == (RecentRun("SUCCESS", 90.0),)
     assert recent_history(["b"], per=4) == {"b": history["b"]}
+
+
+def test_who_queued_an_action_is_the_database_role_on_postgres(db_store: Database) -> None:
+    """On PostgreSQL the role that inserts the row is ``requested_by`` whatever the client
+    sends; the client's word stays as ``requested_by_os``. SQLite keeps the client's."""
+    from daemon.store.models import Action
+
+    Action.create(kind="pause", target="ds.a", params={}, requested_by="mallory",
+                  requested_by_os="mallory")
+    Action.insert(kind="pause", target="ds.b", params={}, requested_by="eve").execute()
+    rows = {a.target: (a.requested_by, a.requested_by_os) for a in Action.select()}
+    if isinstance(db_store, PostgresqlDatabase):
+        role = db_store.execute_sql("SELECT current_user").fetchone()[0]
+        assert role not in ("mallory", "eve")
+        assert rows == {"ds.a": (role, "mallory"), "ds.b": (role, "eve")}
+    else:
+        assert rows == {"ds.a": ("mallory", "mallory"), "ds.b": ("eve", None)}
