@@ -20,6 +20,8 @@ from daemon.store.db import close_connection
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.25
+HISTORY_PAUSE = 0.1
+"""Seconds between two pieces of the runs' history load (see ``_load_history``)."""
 
 
 @dataclass
@@ -54,6 +56,17 @@ class Watcher:
         """Look now instead of at the next interval (after queueing an action)."""
         self._wake.set()
 
+    def _load_history(self) -> None:
+        """After the first load has been painted: the runs' history, in pieces with a
+        pause between them (it reads every run; the screen stays responsive)."""
+        self._stop.wait(self.interval)
+        for piece in self.reader.load_history():
+            if self._stop.is_set():
+                return
+            if piece:
+                self.app.post_message(StoreLoaded(piece))  # type: ignore[attr-defined]
+            self._stop.wait(HISTORY_PAUSE)
+
     def run(self) -> None:
         failing = False
         first = True
@@ -64,10 +77,9 @@ class Watcher:
                     changes = self.reader.first_load() if first else self.reader.poll()
                     if changes:
                         self.app.post_message(StoreLoaded(changes))  # type: ignore[attr-defined]
-                    if first:  # painted: now the part that reads every run
+                    if first:
                         first = False
-                        history = self.reader.load_history()
-                        self.app.post_message(StoreLoaded(history))  # type: ignore[attr-defined]
+                        self._load_history()
                     failing = False
                 except Exception as exc:  # noqa: BLE001 - one bad look must not end the watch
                     if not failing:

@@ -57,24 +57,27 @@ async def measure(db_path: Path) -> dict[str, float]:
     async with app.run_test(size=(120, 40)) as pilot:
         while not app.first_load_done:
             await pilot.pause(0.05)
+        painted: list[float] = []
+        draw = GridView.render_line
+
+        def recording(view: GridView, y: int):  # the first frame that draws a task's cells
+            if view.grid is not None and view.grid.tasks and y > BAR_ROWS and not painted:
+                painted.append(time.perf_counter())
+            return draw(view, y)
+
+        GridView.render_line = recording  # type: ignore[method-assign]
         started = time.perf_counter()
         screen = GridScreen(NAME)
         app.push_screen(screen)
         while not screen.is_mounted:
             await asyncio.sleep(0.001)
         mounted = (time.perf_counter() - started) * 1000
-        view = screen.query_one(GridView)
-        painted: list[float] = []
-        draw = view.render_line
-
-        def recording(y: int):  # the first frame that draws a task row with its cells
-            if view.grid is not None and view.grid.tasks and y > BAR_ROWS and not painted:
-                painted.append(time.perf_counter())
-            return draw(y)
-
-        view.render_line = recording  # type: ignore[method-assign]
-        while not painted:
+        deadline = time.monotonic() + 30
+        while not painted and time.monotonic() < deadline:
             await asyncio.sleep(0.001)
+        GridView.render_line = draw  # type: ignore[method-assign]
+        if not painted:
+            raise SystemExit("the grid was not drawn within 30 s")
         opened = (painted[0] - started) * 1000
         print(f"  (screen mounted after {mounted:.0f} ms)")
         view = screen.query_one(GridView)

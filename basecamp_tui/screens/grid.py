@@ -232,7 +232,12 @@ class GridPanel(Vertical):
         yield Static(id="grid-cell")
 
     def on_mount(self) -> None:
-        self.reload()  # at the screen's width: the first layout is not needed to start
+        # The first look is read here, on the UI thread: it is bounded (the runs that fit
+        # × their tasks, ~20 ms for 45 × 20) and a worker thread would wait behind the
+        # screen's own layout (150 ms in bench/grid.py). Later looks read in a worker.
+        self._columns = self.query_one(GridView).fits(self.app.size.width)
+        grid = workflow_grid(self.dataset, self._columns, self.older_runs)
+        self.on_grid_loaded(GridLoaded(grid, self.app.clock()))
 
     def on_resize(self) -> None:
         """A new width: load the runs that fit it (once per width)."""

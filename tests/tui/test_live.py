@@ -110,5 +110,5 @@ async def test_idle_store_posts_nothing(make_app):
 
         loads = [m.changes for m in posted if isinstance(m, StoreLoaded)]
         # the first load, then the runs' history for the Workflows tab (after the first
-        # paint), then nothing
+        # paint, in one piece on this small store), then nothing
         assert len(loads) == 2 and loads[1].tables == {"workflows"} and loads[1].history

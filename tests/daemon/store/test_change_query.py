@@ -179,8 +179,10 @@ def test_the_runs_history_comes_once_in_full_then_for_changed_datasets(
         reader: tuple[StoreReader, Clock]) -> None:
     store_reader, clock = reader
     store_reader.first_load()
-    history = store_reader.load_history()
+    [history] = list(store_reader.load_history())
     assert history.tables == {"workflows"} and set(history.history) >= {"ds.a"}
+    assert len(list(store_reader.load_history(chunk=1))) == len(
+        {w.dataset_name for w in Workflow.select()})  # a piece per dataset
     now = clock.tick()
     Run.update(status="SUCCESS", running=0, succeeded=3, ended_at=now, updated_at=now).where(
         Run.dag_run_id == "scheduled__2026-11-23T07:55:00+00:00").execute()
