@@ -47,6 +47,8 @@ class Watcher:
         self.interval = interval
         self._stop = threading.Event()
         self._wake = threading.Event()
+        self.history_done = threading.Event()
+        """Set once the runs' history has been posted (all of it, or the watch stopped)."""
 
     def stop(self) -> None:
         self._stop.set()
@@ -60,12 +62,15 @@ class Watcher:
         """After the first load has been painted: the runs' history, in pieces with a
         pause between them (it reads every run; the screen stays responsive)."""
         self._stop.wait(self.interval)
-        for piece in self.reader.load_history():
-            if self._stop.is_set():
-                return
-            if piece:
-                self.app.post_message(StoreLoaded(piece))  # type: ignore[attr-defined]
-            self._stop.wait(HISTORY_PAUSE)
+        try:
+            for piece in self.reader.load_history():
+                if self._stop.is_set():
+                    return
+                if piece:
+                    self.app.post_message(StoreLoaded(piece))  # type: ignore[attr-defined]
+                self._stop.wait(HISTORY_PAUSE)
+        finally:
+            self.history_done.set()
 
     def run(self) -> None:
         failing = False

@@ -124,7 +124,9 @@ def make_app(tui_store: Database) -> Callable[..., BasecampApp]:
 
 
 async def loaded(pilot: Any) -> None:
-    await pilot_until(pilot, lambda: pilot.app.first_load_done)
+    """The first load and the runs' history that follows it are on screen."""
+    await pilot_until(pilot, lambda: pilot.app.first_load_done
+                      and pilot.app.watcher.history_done.is_set())
     await pilot.pause()
 
 
