@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from daemon.actions.context import ExecContext, Outcome, checkpoint
-from daemon.actions.validate import Validated
+from daemon.actions.validate import Validated, answered_by
 from daemon.airflow import AirflowConflict, HitlRequest, TaskInstanceInfo
 from daemon.core.errors import UserError
 from daemon.run_sync.write import write_confirmed_run
@@ -86,18 +86,12 @@ def respond(ctx: ExecContext, action: Action, checked: Validated) -> Outcome:
         if not (sent and list(current.chosen_options or ()) == options):
             _store_answer(ctx, run_row, current)
             raise UserError(f"Task {task_id} of {run_row.public_id} was answered already"
-                            f"{_by(current)}: {exc}") from None
+                            f"{answered_by(current.responded_by, current.chosen_options)}: {exc}") from None
         answered = current
     _store_answer(ctx, run_row, answered)
     return Outcome(f"Answered task {task_id} of {run_row.public_id}: {', '.join(options)}.",
                    {"run_id": run_row.public_id, "task_id": task_id, "options": options,
                     "responded_by": answered.responded_by})
-
-
-def _by(request: HitlRequest) -> str:
-    chosen = ", ".join(request.chosen_options or ())
-    who = f" by {request.responded_by}" if request.responded_by else ""
-    return f"{who} ({chosen})" if chosen else who
 
 
 def _store_answer(ctx: ExecContext, run_row: Run, request: HitlRequest) -> None:

@@ -184,6 +184,13 @@ def _mark_params(run: Run, params: dict[str, Any]) -> dict[str, Any]:
             "map_index": int(params.get("map_index", -1))}
 
 
+def answered_by(who: str | None, chosen: Any) -> str:
+    """`` by kim (Reject)``: who answered a task and what, for the messages about it."""
+    options = ", ".join(chosen or ())
+    by = f" by {who}" if who else ""
+    return f"{by} ({options})" if options else by
+
+
 def waiting_request(run: Run, task_id: str, map_index: int = -1) -> HitlRequest:
     """The run's task that waits for a person's answer, or why there is none."""
     waiting = list(HitlRequest.select().where(
@@ -200,10 +207,8 @@ def waiting_request(run: Run, task_id: str, map_index: int = -1) -> HitlRequest:
         & (HitlRequest.dag_run_id == run.dag_run_id) & (HitlRequest.task_id == task_id)
         & (HitlRequest.map_index == map_index))
     if answered is not None:
-        who = f" by {answered.responded_by}" if answered.responded_by else ""
-        chosen = ", ".join(answered.chosen_options or [])
-        raise UserError(f"Task {task_id} of {run.public_id} was answered already{who}"
-                        + (f" ({chosen})." if chosen else "."))
+        raise UserError(f"Task {task_id} of {run.public_id} was answered already"
+                        f"{answered_by(answered.responded_by, answered.chosen_options)}.")
     if waiting:
         names = ", ".join(r.task_id for r in waiting)
         raise UserError(f"Task {task_id} of {run.public_id} is not waiting for input; "
