@@ -1,6 +1,6 @@
 """A stateful simulated Airflow 3 REST API (``/api/v2``), served in-process as an httpx
-transport: DAGs, DAG runs with ``updated_at``, task instances, task logs with
-continuation tokens, with real Airflow's filter and pagination semantics for the
+transport: DAGs, DAG runs with ``updated_at``, task instances with their earlier tries,
+task logs with continuation tokens, with real Airflow's filter and pagination semantics for the
 endpoints basecamp uses (``limit`` clamped to
 ``maximum_page_limit``, ``offset``, ``updated_at_gte``, ``order_by``, ``paused``,
 ``dag_id_pattern`` as a substring match, task-instance batches filtered as
@@ -32,6 +32,8 @@ _HITL_PATH = (r"/api/v2/dags/(?P<dag>[^/~]+)/dagRuns/(?P<run>[^/~]+)/taskInstanc
               r"(?P<task>[^/]+)/(?P<map>-?\d+)/hitlDetails")
 _LOG_PATH = (r"/api/v2/dags/(?P<dag>[^/~]+)/dagRuns/(?P<run>[^/~]+)/taskInstances/"
              r"(?P<task>[^/]+)/logs/(?P<try>\d+)")
+_TRIES_PATH = (r"/api/v2/dags/(?P<dag>[^/~]+)/dagRuns/(?P<run>[^/~]+)/taskInstances/"
+                r"(?P<task>[^/]+?)(?:/(?P<map>-?\d+))?/tries")
 _LOG_TOKEN = "sim-log:"
 
 
@@ -82,6 +84,9 @@ class SimTask:
     start_date: datetime | None = None
     end_date: datetime | None = None
     updated_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    queued_when: datetime | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    """Earlier tries, as Airflow's task-instance history lists them."""
 
     def json(self) -> dict[str, Any]:
         duration = None
@@ -91,6 +96,7 @@ class SimTask:
             "dag_id": self.dag_id, "dag_run_id": self.dag_run_id, "task_id": self.task_id,
             "map_index": -1, "state": self.state, "try_number": self.try_number,
             "start_date": iso(self.start_date), "end_date": iso(self.end_date), "duration": duration,
+            "queued_when": iso(self.queued_when),
         }
 
 
@@ -166,6 +172,26 @@ class SimAirflow:
         """The task try writes log lines (served by the log endpoint, with tokens)."""
         self.logs.setdefault((dag_id, dag_run_id, task_id, try_number), []).extend(lines)
 
+    def fail_try(self, dag_id: str, dag_run_id: str, task_id: str) -> SimTask:
+        """The task's running try fails and it waits to be retried, as Airflow records
+        it: the try goes into the history (failed), the instance is ``up_for_retry``."""
+        now = self.clock()
+        task = next(t for t in self.tasks[(dag_id, dag_run_id)] if t.task_id == task_id)
+        task.state, task.end_date, task.updated_at = "up_for_retry", now, now
+        task.history.append({**task.json(), "state": "failed"})
+        return task
+
+    def retry(self, dag_id: str, dag_run_id: str, task_id: str, *,
+              queued_for: float = 0) -> SimTask:
+        """The task's next try runs: queued ``queued_for`` seconds ago, started now."""
+        now = self.clock()
+        task = next(t for t in self.tasks[(dag_id, dag_run_id)] if t.task_id == task_id)
+        task.try_number += 1
+        task.state, task.queued_when = "running", now - timedelta(seconds=queued_for)
+        task.start_date, task.end_date, task.updated_at = now, None, now
+        self.touch(self.runs[(dag_id, dag_run_id)])
+        return task
+
     def touch(self, run: SimRun, **changes: Any) -> None:
         for key, value in changes.items():
             setattr(run, key, value)
@@ -183,6 +209,7 @@ class SimAirflow:
         for task in tasks:
             if task.state in (None, "scheduled", "queued"):
                 task.state, task.start_date, task.try_number, task.updated_at = "running", now, 1, now
+                task.queued_when = now
                 break
         run = self.runs[(dag_id, dag_run_id)]
         if all(t.state == "success" for t in tasks):
@@ -229,6 +256,7 @@ class SimAirflow:
             ("GET", _HITL_PATH, self._get_hitl),
             ("PATCH", _HITL_PATH, self._patch_hitl),
             ("GET", _LOG_PATH, self._get_log),
+            ("GET", _TRIES_PATH, self._get_tries),
         ]
         for verb, pattern, handler in routes:
             match = re.fullmatch(pattern, path)
@@ -299,6 +327,17 @@ class SimAirflow:
         return httpx.Response(200, json={
             "content": [{"event": line, "level": "info"} for line in lines[position:]],
             "continuation_token": None if done else f"{_LOG_TOKEN}{len(lines)}"})
+
+    def _get_tries(self, request: httpx.Request) -> httpx.Response:
+        """Airflow's tries listing: the history, then the instance itself unless it waits
+        for a retry (that try is in the history already)."""
+        match = request.extensions["match"]
+        task = next((t for t in self.tasks.get((match["dag"], match["run"]), [])
+                     if t.task_id == match["task"] and int(match["map"] or -1) == -1), None)
+        if task is None:
+            return httpx.Response(404, json={"detail": "The Task Instance was not found"})
+        tries = [*task.history] + ([] if task.state == "up_for_retry" else [task.json()])
+        return httpx.Response(200, json={"task_instances": tries, "total_entries": len(tries)})
 
     def _token(self, request: httpx.Request) -> httpx.Response:
         return httpx.Response(201, json={"access_token": fake_jwt()})

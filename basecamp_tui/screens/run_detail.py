@@ -6,8 +6,9 @@ row it writes shows up on the next ``StoreChanged("task_logs")``. While the sele
 runs and its current try's log is shown, the screen asks the daemon every few seconds for
 the new part (``follow``; at most one open fetch per task) and the pane appends it,
 following the end only when the view was at the end. ``[`` / ``]`` pick an earlier or later
-try, ``/`` searches the pane (``n`` / ``N``), ``g`` / ``G`` jump to its start / end. Log
-text is shown literally (``LogView``: no markup, control codes removed).
+try among those the store has (the Gantt column draws the picked try at full strength),
+``/`` searches the pane (``n`` / ``N``), ``g`` / ``G`` jump to its start / end. Log text is
+shown literally (``LogView``: no markup, control codes removed).
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, ProgressBar, Static
 from textual.worker import get_current_worker
 
-from basecamp_tui.gantt import Axis, gantt_bar
+from basecamp_tui.gantt import Axis, gantt_bar, try_starts
 from basecamp_tui.messages import StoreChanged
-from basecamp_tui.palette import BUSY, status_text
+from basecamp_tui.palette import BUSY, status_text, style_of
 from basecamp_tui.requests import requests_for
 from basecamp_tui.screens.log_view import LogPane
 from basecamp_tui.screens.run_header import progress_counts, run_header
@@ -119,8 +120,10 @@ class RunDetailScreen(Screen[None]):
         self._shown_log: tuple[TaskKey, int, datetime] | None = None
         self._waiting_for: TaskKey | None = None
         self._tries: dict[str, int] = {}
-        self._gantt_cells = 0
         """The try picked with ``[`` / ``]``, by row key (absent: the latest)."""
+        self._gantt_cells = 0
+        self._axis: Axis | None = None
+        self._now: datetime | None = None
         self._followed: tuple[str, TaskKey, int] | None = None
         """(run id, task, try) whose log the pane follows, until one last fetch after it ends."""
 
@@ -203,8 +206,9 @@ class RunDetailScreen(Screen[None]):
         self._tasks = {}
         run = data.run
         self._gantt_cells = self._gantt_width()
-        axis = None if run is None else Axis.of(
-            [run.started_at] if run.started_at else [t.started_at for t in data.tasks],
+        self._now = now
+        self._axis = None if run is None else Axis.of(
+            [run.started_at, *(value for task in data.tasks for value in try_starts(task.tries))],
             run.ended_at, now, self._gantt_cells)
         for task in data.tasks:
             key = TaskKey(task.task_id, task.map_index)
@@ -213,7 +217,7 @@ class RunDetailScreen(Screen[None]):
                 literal(key.label), status_text(task.state), self._try_cell(key.row_key),
                 duration_text(task.duration_seconds if task.ended_at is not None
                               else span(task.started_at, task.ended_at, now)),
-                gantt_bar(axis, task.state, task.started_at, task.ended_at, now),
+                self._gantt_cell(key.row_key),
                 time_text(task.started_at),
                 key=key.row_key,
             )
@@ -246,6 +250,12 @@ class RunDetailScreen(Screen[None]):
         chosen = self._tries.get(key.row_key)
         self._load_log(run.id, key, chosen or (task.try_number if task else 1), chosen is not None)
 
+    def _gantt_cell(self, row_key: str) -> Text:
+        task = self._tasks.get(row_key)
+        if task is None or self._now is None:
+            return Text()
+        return gantt_bar(self._axis, task.tries, self._now, self._tries.get(row_key))
+
     def _try_cell(self, row_key: str) -> Text:
         task = self._tasks.get(row_key)
         latest = task.try_number if task else 0
@@ -264,6 +274,10 @@ class RunDetailScreen(Screen[None]):
         parts: list[tuple[str, str]] = []
         if message.chosen or latest > 1:
             parts.append((f"try {message.try_number} of {latest} ([ ])", "dim"))
+            state = next((one.state for one in task.tries
+                          if one.try_number == message.try_number), None) if task else None
+            if state and message.chosen:
+                parts.append((state, style_of(state) or "dim"))
         if entry is None:
             if self._waiting_for == key:
                 parts.append(("fetching through the daemon…", "yellow"))
@@ -365,18 +379,22 @@ class RunDetailScreen(Screen[None]):
         self.query_one(LogPane).edge(direction)
 
     def action_try(self, step: int) -> None:
+        """Step to the previous / next try the store has of the selected task."""
         key = self.selected_task()
         task = self._tasks.get(key.row_key) if key else None
-        if key is None or task is None or task.try_number < 1:
+        numbers = task.try_numbers if task else []
+        if key is None or task is None or not numbers:
             return
         current = self._tries.get(key.row_key, task.try_number)
-        chosen = min(max(current + step, 1), task.try_number)
+        index = numbers.index(current) if current in numbers else len(numbers) - 1
+        chosen = numbers[min(max(index + step, 0), len(numbers) - 1)]
         if chosen == task.try_number:
             self._tries.pop(key.row_key, None)
         else:
             self._tries[key.row_key] = chosen
-        self.query_one("#run-tasks", DataTable).update_cell(
-            key.row_key, "try", self._try_cell(key.row_key))
+        table = self.query_one("#run-tasks", DataTable)
+        table.update_cell(key.row_key, "try", self._try_cell(key.row_key))
+        table.update_cell(key.row_key, "gantt", self._gantt_cell(key.row_key))
         self._reload_log()
 
     def action_stop(self) -> None:

@@ -40,6 +40,7 @@ from daemon.airflow.models import (
     task_instance_from_json,
 )
 from daemon.airflow.operate import OperateAPI
+from daemon.airflow.tries import TriesAPI
 from daemon.core.config import ClusterConfig
 from daemon.core.timefmt import iso_z
 
@@ -71,7 +72,7 @@ def _server_time(response: httpx.Response) -> datetime | None:
     return parsed.astimezone(timezone.utc)
 
 
-class AirflowClient(BackfillsAPI, OperateAPI):
+class AirflowClient(BackfillsAPI, OperateAPI, TriesAPI):
     """The REST client of one cluster. Thread-safe; ``close()`` when done."""
 
     def __init__(self, cluster: ClusterConfig, *, transport: httpx.BaseTransport | None = None,

@@ -46,6 +46,8 @@ class TaskInstanceInfo:
     start_date: datetime | None = None
     end_date: datetime | None = None
     duration: float | None = None
+    queued_when: datetime | None = None
+    """When the try was queued for an executor; both dialects send it."""
 
 
 def parse_datetime(value: object) -> datetime | None:
@@ -92,7 +94,9 @@ def dag_run_from_json(data: Mapping[str, Any]) -> DagRunInfo:
 
 
 def task_instance_from_json(data: Mapping[str, Any]) -> TaskInstanceInfo:
-    """One ``TaskInstanceResponse`` (v2) or ``TaskInstance`` (v1) → TaskInstanceInfo."""
+    """One ``TaskInstanceResponse`` (v2) or ``TaskInstance`` (v1) → TaskInstanceInfo; a
+    try of the tries listing (``TaskInstanceHistoryResponse`` / ``TaskInstanceHistory``)
+    has the same fields."""
     map_index = data.get("map_index")
     try_number = data.get("try_number")
     duration = data.get("duration")
@@ -106,6 +110,7 @@ def task_instance_from_json(data: Mapping[str, Any]) -> TaskInstanceInfo:
         start_date=parse_datetime(data.get("start_date")),
         end_date=parse_datetime(data.get("end_date")),
         duration=float(duration) if isinstance(duration, (int, float)) else None,
+        queued_when=parse_datetime(data.get("queued_when")),
     )
 
 

@@ -18,6 +18,7 @@ from daemon.core.errors import NotFoundError, UserError
 from daemon.core.states import ACTIVE_RUN_STATUSES, OPEN_ACTION_STATES
 from daemon.read.actions import ActionRow, open_actions
 from daemon.read.hitl import InputRequest, RunKey, waiting_requests, waiting_run_keys
+from daemon.read.tries import TryView, earlier_tries, tries_of
 from daemon.store.in_force import in_force_condition
 from daemon.store.models import (
     Action,
@@ -140,10 +141,21 @@ class TaskView:
     started_at: datetime | None
     ended_at: datetime | None
     duration_seconds: float | None
+    queued_at: datetime | None = None
+    tries: tuple[TryView, ...] = ()
+    """Every try, oldest first, this one's latest last (earlier ones once the daemon
+    fetched them: until then, and on Airflow before 2.10, only the latest)."""
 
     @property
     def label(self) -> str:
         return self.task_id if self.map_index < 0 else f"{self.task_id}[{self.map_index}]"
+
+    @property
+    def try_numbers(self) -> list[int]:
+        """The tries there are logs of: the stored ones, else 1 to the latest."""
+        if len(self.tries) > 1:
+            return [one.try_number for one in self.tries if one.try_number >= 1]
+        return list(range(1, self.try_number + 1))
 
 
 @dataclass(frozen=True)
@@ -225,16 +237,21 @@ def _tasks(run_pk: int) -> list[TaskView]:
     query = TaskInstance.select().where(TaskInstance.run_id == run_pk).order_by(
         fn.COALESCE(TaskInstance.started_at, TaskInstance.updated_at), TaskInstance.task_id,
         TaskInstance.map_index)
+    earlier = earlier_tries(run_pk)
     return [TaskView(t.task_id, t.map_index, t.state, t.try_number, t.started_at, t.ended_at,
-                     t.duration_seconds) for t in query]
+                     t.duration_seconds, t.queued_at,
+                     tries_of(t, earlier.get((t.task_id, t.map_index), [])))
+            for t in query]
 
 
 def run_status_json(run_id: str) -> dict[str, Any]:
-    """``workflow status``: the run object plus its tasks (SPEC §8)."""
+    """``workflow status``: the run object plus its tasks (SPEC §8), each with when it was
+    queued and its tries."""
     run = RunView.of(find_run(run_id))
     tasks = [{"task_id": t.label, "state": t.state, "try_number": t.try_number,
               "started_at": t.started_at, "ended_at": t.ended_at,
-              "duration_seconds": t.duration_seconds} for t in _tasks(run.id)]
+              "duration_seconds": t.duration_seconds, "queued_at": t.queued_at,
+              "tries": [one.as_json() for one in t.tries]} for t in _tasks(run.id)]
     inputs = [request.as_json() for request in input_requests(run)]
     return {**run.as_json(), "tasks": tasks, "input_requests": inputs}
 

@@ -14,6 +14,10 @@ and writes those of the active runs.
 On Airflow ≥ 3.1, while the cluster has active runs, each cycle also asks which tasks
 wait for a person (``daemon/run_sync/hitl.py``): one more request, only while active.
 
+After its write, a cycle asks for the earlier tries of task instances that were retried
+and whose tries the store lacks (``daemon/run_sync/tries.py``): one request per such task
+instance, none when nothing was retried.
+
 Each cycle also flags runs far slower than their workflow's usual duration, and keeps
 that duration (``daemon/run_sync/slow.py``): store queries only, no request.
 """
@@ -41,6 +45,7 @@ from daemon.core.states import ACTIVE_RUN_STATUSES, ActionState, WorkflowStatus
 from daemon.core.timefmt import utcnow
 from daemon.run_sync.hitl import HitlFetched, fetch_hitl, write_hitl
 from daemon.run_sync.slow import Finished, SlowRule, flag_slow_runs, refresh_usual
+from daemon.run_sync.tries import fetch_tries, retried_without_tries, write_tries
 from daemon.run_sync.write import write_pause_states, write_runs, write_task_changes
 from daemon.store.events import record_events, record_sync_outcome, sync_state
 from daemon.store.models import Action, Run, Workflow
@@ -60,6 +65,8 @@ class RunSyncReport:
     tasks_fetched_for: int = 0
     vanished: int = 0
     pause_changes: int = 0
+    tries_written: int = 0
+    """Retried task instances whose earlier tries were stored (or found unavailable)."""
     notes: list[str] = field(default_factory=list)
 
 
@@ -148,7 +155,20 @@ class RunSync:
             state = sync_state(self.key)
             state.cursor = fetched.cursor.isoformat()
             state.save()
+        report.tries_written = self._sync_tries()
         return report
+
+    def _sync_tries(self) -> int:
+        """The earlier tries of retried task instances, after the cycle's write: asked for
+        in the cycle that stored the retry, and never able to fail the cycle."""
+        wanted = retried_without_tries(self.cluster.name, self.clock())
+        if not wanted:
+            return 0
+        fetched = fetch_tries(self.client, self.cluster.name, wanted)
+        if not fetched:
+            return 0
+        with self.db.atomic():
+            return write_tries(fetched, self.clock())
 
     def _workflow_stamps(self) -> dict[int, datetime]:
         """The team's workflows as the cycle begins (id → updated_at): one that changes

@@ -167,6 +167,7 @@ def _write_tasks(run_id: int, tasks: list[TaskInstanceInfo], now: datetime) -> d
         values = {
             "state": task.state,
             "try_number": task.try_number,
+            "queued_at": task.queued_when,
             "started_at": task.start_date,
             "ended_at": task.end_date,
             "duration_seconds": task.duration,

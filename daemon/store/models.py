@@ -181,13 +181,37 @@ class TaskInstance(BaseModel):
     map_index = IntegerField(default=-1)
     state = CharField(max_length=20, null=True)
     try_number = IntegerField(default=0)
+    queued_at = UTCDateTimeField(null=True)
+    """When this try was queued (Airflow's ``queued_when``)."""
     started_at = UTCDateTimeField(null=True)
     ended_at = UTCDateTimeField(null=True)
     duration_seconds = FloatField(null=True)
+    tries_synced = IntegerField(null=True)
+    """The ``try_number`` whose earlier tries are in ``TaskTry``: the run sync asks Airflow
+    for the tries only while this differs from ``try_number`` (above 1)."""
     updated_at = UTCDateTimeField(default=utcnow, index=True)
 
     class Meta:
         indexes = ((("run_id", "task_id", "map_index"), True),)
+
+
+class TaskTry(BaseModel):
+    """An earlier try of a task instance that was retried (the latest try is the
+    ``TaskInstance`` row itself), from Airflow's task-instance history."""
+
+    id = AutoField()
+    run_id = IntegerField()
+    task_id = CharField(max_length=250)
+    map_index = IntegerField(default=-1)
+    try_number = IntegerField()
+    state = CharField(max_length=20, null=True)
+    queued_at = UTCDateTimeField(null=True)
+    started_at = UTCDateTimeField(null=True)
+    ended_at = UTCDateTimeField(null=True)
+    duration_seconds = FloatField(null=True)
+
+    class Meta:
+        indexes = ((("run_id", "task_id", "map_index", "try_number"), True),)
 
 
 class Action(BaseModel):
@@ -323,6 +347,6 @@ class HitlRequest(BaseModel):
 
 
 ALL_MODELS: tuple[type[BaseModel], ...] = (
-    Cluster, Workflow, SpecFile, Event, SyncState, Run, TaskInstance,
+    Cluster, Workflow, SpecFile, Event, SyncState, Run, TaskInstance, TaskTry,
     Action, DaemonLease, TaskLog, Notification, ImportError_, HitlRequest,
 )

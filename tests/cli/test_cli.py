@@ -262,9 +262,13 @@ def test_history_status_and_running(project, capsys):
     assert [r["status"] for r in run_json(capsys, "workflow", "history", "-s", "success", "--format", "json")] == ["SUCCESS"]
     detail = run_json(capsys, "workflow", "status", "manual__2", "--format", "json")
     assert detail["run_id"] == "ds.adhoc/manual__2"
-    assert detail["tasks"][0] == {"task_id": "prepare", "state": "success", "try_number": 1,
-                                  "started_at": detail["tasks"][0]["started_at"],
-                                  "ended_at": detail["tasks"][0]["ended_at"], "duration_seconds": 5.0}
+    task = detail["tasks"][0]
+    assert task == {"task_id": "prepare", "state": "success", "try_number": 1,
+                    "started_at": task["started_at"], "ended_at": task["ended_at"],
+                    "duration_seconds": 5.0, "queued_at": None,
+                    "tries": [{"try_number": 1, "state": "success", "queued_at": None,
+                               "started_at": task["started_at"],
+                               "ended_at": task["ended_at"], "duration_seconds": 5.0}]}
     assert "Run not found" in fails(capsys, 4, "workflow", "status", "ds.adhoc/nope")
     listed = run_json(capsys, "workflow", "list", "--running", "--format", "json")
     assert [r["dataset_name"] for r in listed] == ["ds.adhoc"]

@@ -17,11 +17,12 @@ from daemon.actions.context import ExecContext
 from daemon.actions.executor import ActionExecutor
 from daemon.airflow import AirflowClient
 from daemon.core.config import parse_config
+from daemon.read.runs import run_detail
 from daemon.run_sync import RunSync
 from daemon.spec_store import LocalSpecStore
 from daemon.spec_sync import SpecSync
 from daemon.store.clusters import upsert_clusters
-from daemon.store.models import Action, Run, Workflow
+from daemon.store.models import Action, Run, TaskInstance, TaskTry, Workflow
 from tests.airflow_server import wait_for_dag
 from tests.integration.conftest import POLL, TEAM, cluster_for
 from tests.specs import spec_yaml
@@ -155,6 +156,7 @@ def test_clear_retries_a_failed_run_until_it_succeeds_and_mark_sets_states(world
                "the retry to succeed", step=sync.run, interval=POLL)
     tries = {t.task_id: t.try_number for t in client.list_task_instances([(dag_id, dag_run_id)])}
     assert tries["run_query"] >= 2
+    check_tries_and_queued_times(client, dag_id, dag_run_id, run_id)
 
     carry_out(world, "mark", run_id, params={"state": "failed"})
     assert client.get_dag_run(dag_id, dag_run_id).state == "failed"
@@ -162,3 +164,31 @@ def test_clear_retries_a_failed_run_until_it_succeeds_and_mark_sets_states(world
     carry_out(world, "mark", run_id, params={"state": "success", "task_id": "publish"})
     states = {t.task_id: t.state for t in client.list_task_instances([(dag_id, dag_run_id)])}
     assert states["publish"] == "success"
+
+
+def check_tries_and_queued_times(client: AirflowClient, dag_id: str, dag_run_id: str,
+                                 run_id: str) -> None:
+    """run_query failed its first try and the clear's second try succeeded: the store has
+    both, with the times Airflow has (the first from its task-instance history), and when
+    each was queued."""
+    airflow_tries = client.task_instance_tries(dag_id, dag_run_id, "run_query")
+    latest = airflow_tries[-1]
+    assert [(t.try_number, t.state) for t in airflow_tries][-2:] == [
+        (latest.try_number - 1, "failed"), (latest.try_number, "success")]
+    run = Run.get(Run.dag_run_id == dag_run_id)
+    row = TaskInstance.get((TaskInstance.run_id == run.id) & (TaskInstance.task_id == "run_query"))
+    assert (row.try_number, row.tries_synced) == (latest.try_number, latest.try_number)
+    assert row.queued_at == latest.queued_when is not None
+    assert row.queued_at <= row.started_at
+    stored = list(TaskTry.select().where((TaskTry.run_id == run.id)
+                                         & (TaskTry.task_id == "run_query"))
+                  .order_by(TaskTry.try_number))
+    assert [(t.try_number, t.state, t.queued_at, t.started_at, t.ended_at) for t in stored] == [
+        (t.try_number, t.state, t.queued_when, t.start_date, t.end_date)
+        for t in airflow_tries[:-1]]
+    failed = stored[-1]
+    assert failed.queued_at is not None and failed.queued_at <= failed.started_at
+    assert failed.ended_at <= row.queued_at  # the retry was queued after the try before ended
+    [task] = [t for t in run_detail(run_id).tasks if t.task_id == "run_query"]
+    assert [(t.try_number, t.state) for t in task.tries][-2:] == [
+        (latest.try_number - 1, "failed"), (latest.try_number, "success")]

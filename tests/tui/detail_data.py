@@ -24,7 +24,15 @@ from textual.worker import WorkerCancelled, WorkerFailed
 from basecamp_tui.requests import ActionRequests
 from daemon.core.config import Config, parse_config
 from daemon.specs import parse_spec
-from daemon.store.models import Action, Cluster, Run, TaskInstance, TaskLog, Workflow
+from daemon.store.models import (
+    Action,
+    Cluster,
+    Run,
+    TaskInstance,
+    TaskLog,
+    TaskTry,
+    Workflow,
+)
 
 NOW = datetime(2024, 5, 2, 8, 30, tzinfo=UTC)
 CLICKS = "iceberg.analytics.daily_clicks"
@@ -132,18 +140,27 @@ def build_store() -> dict[str, Any]:
         ended_at=datetime(2024, 4, 30, 0, 41, 3, tzinfo=UTC), total=4, succeeded=4,
     )
     start = running.started_at
-    tasks = [
-        ("extract", -1, "success", 1, start, start + timedelta(minutes=4, seconds=2)),
-        ("transform", 0, "success", 1, start + timedelta(minutes=5), start + timedelta(minutes=17)),
-        ("transform", 1, "running", 2, start + timedelta(minutes=21), None),
-        ("load", -1, "queued", 0, None, None),
+
+    def at(minutes: float) -> datetime:
+        return start + timedelta(minutes=minutes)
+
+    tasks = [  # task, map index, state, try, queued, started, ended
+        ("extract", -1, "success", 1, at(0), at(0), at(4) + timedelta(seconds=2)),
+        ("transform", 0, "success", 1, at(4.1), at(5), at(17)),
+        ("transform", 1, "running", 2, at(19), at(21), None),
+        ("load", -1, "queued", 0, at(28), None, None),
     ]
-    for task_id, index, state, tries, began, ended in tasks:
+    for task_id, index, state, tries, queued, began, ended in tasks:
         TaskInstance.create(
             run_id=running.id, task_id=task_id, map_index=index, state=state,
-            try_number=tries, started_at=began, ended_at=ended,
+            try_number=tries, queued_at=queued, started_at=began, ended_at=ended,
             duration_seconds=(ended - began).total_seconds() if began and ended else None,
+            tries_synced=tries if tries > 1 else None,
         )
+    # transform[1] failed its first try and was retried after a retry delay
+    TaskTry.create(run_id=running.id, task_id="transform", map_index=1, try_number=1,
+                   state="failed", queued_at=at(4.1), started_at=at(6), ended_at=at(12),
+                   duration_seconds=360.0)
     TaskInstance.create(run_id=finished.id, task_id="extract", state="success", try_number=1,
                         started_at=finished.started_at,
                         ended_at=finished.started_at + timedelta(minutes=2),

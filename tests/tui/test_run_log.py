@@ -88,6 +88,29 @@ async def test_brackets_switch_the_try_shown(data: Any) -> None:
         assert str(tasks.get_row_at(2)[2]) == "2"
 
 
+async def test_the_try_picked_is_the_bright_one_in_the_timeline(data: Any) -> None:
+    """transform[1] failed its first try (a stored try) and runs its second."""
+    app = run_app()
+    async with app.run_test() as pilot:
+        await settle(pilot)
+        await select(pilot, 2)
+        tasks = app.screen.query_one("#run-tasks", DataTable)
+
+        def dim_symbols() -> dict[str, bool]:
+            bar = tasks.get_row_at(2)[4]
+            return {bar.plain[span.start]: "dim" in str(span.style) for span in bar.spans
+                    if bar.plain[span.start] in "✗▶"}
+
+        assert dim_symbols() == {"✗": True, "▶": False}
+        await pilot.press("left_square_bracket")
+        await settle(pilot)
+        assert dim_symbols() == {"✗": False, "▶": True}
+        assert "try 1 of 2" in title(app) and "failed" in title(app)
+        await pilot.press("right_square_bracket")
+        await settle(pilot)
+        assert dim_symbols() == {"✗": True, "▶": False}
+
+
 async def test_an_earlier_try_not_fetched_says_so(data: Any) -> None:
     app = run_app()
     async with app.run_test() as pilot:
