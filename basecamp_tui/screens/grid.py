@@ -39,6 +39,8 @@ BAR_ROWS = 3
 """Rows of the duration bars above the cells."""
 MAX_LABEL = 24
 RELOAD_ON = frozenset({"runs", "tasks"})
+ACTION_KEYS = ("clear", "mark")
+"""The keys that queue actions (off in read-only mode)."""
 
 
 def cell_symbol(cell: GridCell | None) -> str:
@@ -60,12 +62,12 @@ class GridView(Widget, can_focus=True):
 
     DEFAULT_CSS = "GridView { height: auto; padding: 0 1; }"
     BINDINGS = [
-        Binding("left", "move(-1, 0)", "Older", show=False),
-        Binding("right", "move(1, 0)", "Newer", show=False),
-        Binding("up", "move(0, -1)", "Up", show=False),
-        Binding("down", "move(0, 1)", "Down", show=False),
-        Binding("home", "edge(-1)", "Oldest", show=False),
-        Binding("end", "edge(1)", "Newest", show=False),
+        Binding("left", "move(-1, 0)", "Older run", id="grid_older", show=False),
+        Binding("right", "move(1, 0)", "Newer run", id="grid_newer", show=False),
+        Binding("up", "move(0, -1)", "Task above", id="grid_up", show=False),
+        Binding("down", "move(0, 1)", "Task below", id="grid_down", show=False),
+        Binding("home", "edge(-1)", "Oldest run", id="grid_oldest", show=False),
+        Binding("end", "edge(1)", "Newest run", id="grid_newest", show=False),
     ]
 
     @dataclass
@@ -213,7 +215,7 @@ class GridPanel(Vertical):
     GridPanel GridView { margin-top: 1; }
     """
     BINDINGS = [
-        Binding("enter", "open", "Open run", id="open"),
+        Binding("enter", "open", "Open run", id="grid_open"),
         Binding("c", "clear", "Clear", id="clear", tooltip="Retry the cell's task and what depends on it"),
         Binding("M", "mark", "Mark", id="mark", tooltip="Mark the cell's task success or failed"),
         Binding("w", "web", "Web", id="web", tooltip="Open the cell's task in Airflow's web UI"),
@@ -313,7 +315,7 @@ class GridPanel(Vertical):
     # -- keys ---------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("clear", "mark") and getattr(self.app, "read_only", False):
+        if action in ACTION_KEYS and getattr(self.app, "read_only", False):
             return False
         return True
 

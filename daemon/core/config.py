@@ -145,6 +145,13 @@ UI_KEY_DEFAULTS: dict[str, str] = {
     "failed": "f", "sync": "r", "help": "question_mark", "quit": "q",
     "clear": "c", "mark": "M", "select": "space", "select_all": "ctrl+a", "respond": "i",
     "grid": "g", "web": "w",
+    # The run detail's log pane: tries, search, start / end.
+    "try_earlier": "left_square_bracket", "try_later": "right_square_bracket",
+    "log_search": "slash", "log_next": "n", "log_previous": "N", "log_start": "g",
+    "log_end": "G",
+    # The grid's cell cursor (c, M and w there are clear, mark and web).
+    "grid_open": "enter", "grid_older": "left", "grid_newer": "right", "grid_up": "up",
+    "grid_down": "down", "grid_oldest": "home", "grid_newest": "end",
 }
 
 

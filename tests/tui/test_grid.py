@@ -11,6 +11,7 @@ import pytest
 from basecamp_tui.charts import bar_rows, run_strip, sparkline
 from basecamp_tui.screens.grid import GridScreen, GridView
 from basecamp_tui.screens.run_detail import RunDetailScreen
+from daemon.core.config import parse_config
 from daemon.read.grid import workflow_grid
 from daemon.store.models import Run, TaskInstance
 from tests.tui.detail_data import (
@@ -98,6 +99,21 @@ async def test_the_cursor_moves_describes_the_cell_and_opens_the_run(store: Any)
         await pilot.press("c", "M")
         assert calls == [("clear", [FAILED_RUN], ["load"]), ("mark", [FAILED_RUN], "load")]
         await pilot.press("enter")
+        await pilot_until(pilot, lambda: isinstance(app.screen, RunDetailScreen))
+        assert app.screen.run_id == FAILED_RUN
+
+
+async def test_the_grid_keys_are_remappable(store: Any) -> None:
+    build_store()
+    config = parse_config('[ui.keys]\ngrid_older = "h"\ngrid_down = "j"\ngrid_open = "o"\n', None)
+    app = DetailHarness(lambda: GridScreen(CLICKS), config=config)
+    async with app.run_test(size=(100, 30)) as pilot:
+        view = app.screen.query_one(GridView)
+        await pilot_until(pilot, lambda: view.grid is not None)
+        await settle(pilot)
+        await pilot.press("left", "h", "j", "j", "enter")
+        assert view.selected == (view.grid.runs[-2], "load")
+        await pilot.press("o")
         await pilot_until(pilot, lambda: isinstance(app.screen, RunDetailScreen))
         assert app.screen.run_id == FAILED_RUN
 

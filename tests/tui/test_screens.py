@@ -322,6 +322,41 @@ async def test_remapped_keys_from_config(data: Any) -> None:
         assert isinstance(app.screen, ConfirmDialog)
 
 
+async def test_run_detail_keys_are_remappable(data: Any) -> None:
+    """``[ui.keys]`` reaches the run detail's log keys: the remapped key works, the
+    default no longer does."""
+    config = parse_config('[ui.keys]\nlog_search = "ctrl+f"\nlog_next = "j"\n'
+                          'try_earlier = "comma"\nlog_start = "home"\n', None)
+    run = data["running"].id
+    for try_number in (1, 2):
+        TaskLog.create(run_id=run, task_id="transform", map_index=1, try_number=try_number,
+                       content="step\nstep\n", fetched_at=NOW)
+    app = run_app(config=config)
+    async with app.run_test(size=(100, 24)) as pilot:
+        await settle(pilot)
+        app.screen.query_one("#run-tasks", DataTable).move_cursor(row=2)  # transform[1], try 2
+        await settle(pilot)
+        box = app.screen.query_one("#log-search", Input)
+        await pilot.press("slash")
+        assert not box.has_focus
+        await pilot.press("ctrl+f")
+        assert box.has_focus
+        await pilot.press(*"step", "enter")
+        await settle(pilot)
+        log = app.screen.query_one("#run-log")
+        assert log.match_index == 0
+        await pilot.press("n")
+        assert log.match_index == 0
+        await pilot.press("j")
+        assert log.match_index == 1
+        await pilot.press("left_square_bracket")
+        await settle(pilot)
+        assert "try 2 of 2" in plain(app.screen.query_one("#log-title"))
+        await pilot.press("comma")
+        await settle(pilot)
+        assert "try 1 of 2" in plain(app.screen.query_one("#log-title"))
+
+
 # -- run detail -----------------------------------------------------------------------
 
 

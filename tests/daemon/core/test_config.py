@@ -485,6 +485,11 @@ def test_ui_keys_are_remappable_and_checked(tmp_path: Path) -> None:
     config = parse_config('[ui]\nread_only = true\n[ui.keys]\npause = "x"\n', None)
     assert config.ui.read_only and config.ui.key_for("pause") == "x"
     assert config.ui.key_for("trigger") == "t"
+    config = parse_config('[ui.keys]\nlog_search = "ctrl+f"\ntry_earlier = "comma"\n'
+                          'try_later = "full_stop"\ngrid_open = "o"\n', None)
+    assert [config.ui.key_for(name) for name in ("log_search", "try_earlier", "try_later",
+                                                 "grid_open", "log_next", "log_end")] == [
+        "ctrl+f", "comma", "full_stop", "o", "n", "G"]  # the run detail's and grid's keys too
     with pytest.raises(ConfigError, match=r"\[ui.keys\] unknown binding 'bogus'"):
         parse_config('[ui.keys]\nbogus = "x"\n', None)
     with pytest.raises(ConfigError, match=r"\[ui\] keys: expected a table"):
