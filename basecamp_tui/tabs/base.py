@@ -57,7 +57,7 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
     """Whether cells depend on the clock (durations, ages) and are re-rendered each tick."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "select_cursor", "Select", show=False),
+        Binding("enter", "select_cursor", "Open", show=False, tooltip="Open the row's detail"),
         Binding("up", "cursor_up", "Cursor up", show=False),
         Binding("down", "cursor_down", "Cursor down", show=False),
         Binding("pageup", "page_up", "Page up", show=False),

@@ -86,7 +86,7 @@ VIEW_BINDINGS = [
             tooltip="The grid: recent runs × tasks"),
     Binding(key("web"), "web", "Web", id="web", show=False,
             tooltip="Show and open it in Airflow's web UI"),
-    Binding("escape", "back", "Back", show=False),
+    Binding("escape", "back", "Back", show=False, tooltip="Clear the selection, else the filter"),
     *(Binding(str(n), f"show_tab('{tab}')", label, show=False, id=f"tab_{tab}")
       for n, (tab, label) in enumerate(TABS, start=1)),
 ]
@@ -128,6 +128,15 @@ class MainScreen(Screen):
     def on_mount(self) -> None:
         self.query_one("#filter", Input).display = False
         self.set_interval(1.0, self.tick)
+
+    @classmethod
+    def applies(cls, action: str, parameters: tuple[object, ...], tab: str) -> bool:
+        """Whether a key of this screen works on ``tab`` (``check_action`` asks for the tab
+        shown, the help screen for every tab)."""
+        return True
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return self.applies(action, parameters, self.active_tab)
 
     # --- reading the screen --------------------------------------------------------------
 
@@ -467,14 +476,14 @@ class ActionsMainScreen(MainScreen, inherit_bindings=False):
     RUNS_ONLY = ("clear", "mark", "respond")
     """Keys that act on runs: on the Runs tab (where ``c`` is clear, not the code filter)."""
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        on_runs = self.active_tab == "runs"
-        if action in self.RUNS_ONLY:
-            return on_runs
+    @classmethod
+    def applies(cls, action: str, parameters: tuple[object, ...], tab: str) -> bool:
+        if action in cls.RUNS_ONLY:
+            return tab == "runs"
         if action == "source" and parameters == ("code",):
-            return not on_runs
+            return tab != "runs"
         if action in ("select", "select_all"):
-            return self.active_tab in ("workflows", "runs")
+            return tab in ("workflows", "runs")
         return True
 
     @on(TabbedContent.TabActivated)

@@ -229,7 +229,7 @@ async def test_cursor_stays_on_its_row_across_filter_and_sort(make_app):
 
 
 async def test_help_lists_the_effective_keys(make_app):
-    app = make_app(ui='[ui.keys]\npause = "x"\n')
+    app = make_app(ui='[ui.keys]\npause = "x"\nlog_search = "ctrl+f"\ngrid_up = "k,up"\n')
     async with app.run_test(size=(100, 40)) as pilot:
         await started(app, pilot)
         await pilot.press("question_mark")
@@ -237,8 +237,44 @@ async def test_help_lists_the_effective_keys(make_app):
         text = str(app.screen.query_one("Static").render())
         assert re.search(r"^  x +Pause or unpause \(confirm\)$", text, re.M)
         assert "Filter the table as you type" in text
+        # every place, not only the tab shown; each with its own keys, remapped
+        titles = re.findall(r"^(\S.*)$", text, re.M)
+        assert titles[1:-1] == [
+            "Everywhere", "All tabs", "Actions (carried out by the daemon)", "Workflows tab",
+            "Runs tab", "Clusters tab", "Events tab", "Tables (every tab)",
+            "Grid (g; also a tab of the workflow detail)", "Workflow detail (enter on a workflow)",
+            "Run detail (l, or enter on a run)"]
+        run_detail = text.split("Run detail (")[1]
+        assert re.search(r"^  \^f +Search the log", run_detail, re.M)
+        for key, what in (("[", "previous try"), ("]", "next try"), ("n", "Next match"),
+                          ("N", "Previous match"), ("g", "Log start"), ("G", "Log end"),
+                          ("c", "Retry the selected task")):
+            assert re.search(rf"^  {re.escape(key)} +.*{what}", run_detail, re.M), key
+        assert re.search(r"^  k ↑ +Task above", text, re.M)
+        runs_tab = text.split("Runs tab")[1].split("Clusters tab")[0]
+        assert re.search(r"^  M +Mark runs", runs_tab, re.M)
         await pilot.press("escape")
         assert app.screen is app.main
+
+
+def test_every_remappable_key_is_bound_with_its_default():
+    """The bindings and ``UI_KEY_DEFAULTS`` name the same keys (the config's defaults are
+    what the screens bind), and every ``[ui.keys]`` name reaches a binding."""
+    from textual.binding import Binding
+
+    from basecamp_tui.app import BasecampApp
+    from basecamp_tui.help import DETAILS
+    from basecamp_tui.tabs.screen import ActionsMainScreen
+    from daemon.core.config import UI_KEY_DEFAULTS
+
+    places = [BasecampApp.BINDINGS, ActionsMainScreen.BINDINGS, *(p.bindings for p in DETAILS)]
+    bound = {}
+    for bindings in places:
+        for binding in Binding.make_bindings(bindings):
+            if binding.id in UI_KEY_DEFAULTS:
+                assert binding.key in UI_KEY_DEFAULTS[binding.id].split(","), binding
+                bound[binding.id] = binding.key
+    assert set(bound) == set(UI_KEY_DEFAULTS)
 
 
 async def test_keys_are_remappable_from_the_config(make_app):
