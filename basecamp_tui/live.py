@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from textual.message import Message
@@ -20,8 +22,8 @@ from daemon.store.db import close_connection
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.25
-HISTORY_PAUSE = 0.1
-"""Seconds between two pieces of the runs' history load (see ``_load_history``)."""
+HISTORY_HOLD = 0.5
+"""Seconds after a keystroke without pieces of the runs' history (see ``hold_history``)."""
 
 
 @dataclass
@@ -49,6 +51,10 @@ class Watcher:
         self._wake = threading.Event()
         self.history_done = threading.Event()
         """Set once the runs' history has been posted (all of it, or the watch stopped)."""
+        self.history_wanted: deque[str] = deque(maxlen=1000)
+        """Datasets whose rows were painted before their history came (appended by the
+        UI thread): the next piece of the history loads them first, the latest first."""
+        self._held_until = 0.0
 
     def stop(self) -> None:
         self._stop.set()
@@ -58,23 +64,33 @@ class Watcher:
         """Look now instead of at the next interval (after queueing an action)."""
         self._wake.set()
 
-    def _load_history(self) -> None:
-        """After the first load has been painted: the runs' history, in pieces with a
-        pause between them (it reads every run; the screen stays responsive)."""
-        self._stop.wait(self.interval)
-        try:
-            for piece in self.reader.load_history():
-                if self._stop.is_set():
-                    return
-                if piece:
-                    self.app.post_message(StoreLoaded(piece))  # type: ignore[attr-defined]
-                self._stop.wait(HISTORY_PAUSE)
-        finally:
-            self.history_done.set()
+    def hold_history(self) -> None:
+        """The user is typing: no piece of the history for HISTORY_HOLD seconds (reading
+        and applying one would hold up the keystrokes' frames)."""
+        self._held_until = time.monotonic() + HISTORY_HOLD
+
+    def _wanted(self, limit: int) -> list[str]:
+        wanted = self.history_wanted
+        return [wanted.pop() for _ in range(min(limit, len(wanted)))]  # only this thread pops
+
+    def _load_history(self, pieces: Iterator[Changes]) -> Iterator[Changes] | None:
+        """Post pieces of the runs' history for half a poll interval, then let the next
+        look come (it reads every run: in pieces, from the look after the first load, so
+        the screen stays responsive and changes keep coming), none while the user types;
+        None once all is posted."""
+        until = time.monotonic() + self.interval / 2
+        while self._held_until <= time.monotonic() < until:
+            piece = next(pieces, None)
+            if piece is None:
+                self.history_done.set()
+                return None
+            self.app.post_message(StoreLoaded(piece))  # type: ignore[attr-defined]
+        return pieces
 
     def run(self) -> None:
         failing = False
         first = True
+        history: Iterator[Changes] | None = None
         next_at = time.monotonic()
         try:
             while not self._stop.is_set():
@@ -84,7 +100,9 @@ class Watcher:
                         self.app.post_message(StoreLoaded(changes))  # type: ignore[attr-defined]
                     if first:
                         first = False
-                        self._load_history()
+                        history = self.reader.load_history(wanted=self._wanted)
+                    elif history is not None:
+                        history = self._load_history(history)
                     failing = False
                 except Exception as exc:  # noqa: BLE001 - one bad look must not end the watch
                     if not failing:
@@ -99,4 +117,5 @@ class Watcher:
                 self._wake.wait(next_at - now)
                 self._wake.clear()
         finally:
+            self.history_done.set()
             close_connection()

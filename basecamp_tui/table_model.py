@@ -123,6 +123,9 @@ class TableModel(Generic[R, C]):
         self._order_sort = 0
         self._haystacks: dict[str, tuple[R, str]] = {}
         self._built: dict[str, tuple[R, datetime, C]] = {}
+        self._filtered: dict[str, list[str]] = {}
+        """The matching keys in order by filter text, while only the filter text changes
+        (typing on narrows what a shorter text matched; deleting finds it again)."""
 
     # --- reading -------------------------------------------------------------------------
 
@@ -183,12 +186,36 @@ class TableModel(Generic[R, C]):
         self.invalidate()
         self.rebuild()
 
-    def rebuild(self) -> None:
+    def rebuild(self, *, filter_only: bool = False) -> None:
         """Filter and window the rows again, after a filter or sort change (or a change
-        to what ``shown`` reads besides the row)."""
+        to what ``shown`` reads besides the row). ``filter_only``: nothing but the filter
+        text changed since the last rebuild, so what a text within it matched is reused."""
+        if not filter_only or len(self._filtered) > 64:
+            self._filtered.clear()
+        needle = self.filter_text.casefold()
+        matching = self._filtered.get(needle)
+        if matching is None:
+            within = max((known for known in self._filtered if known in needle), key=len,
+                         default=None)
+            if within is None:
+                matching = self._matching(needle)
+            else:
+                rows, haystacks = self.rows, self._haystacks
+                matching = []
+                for key in self._filtered[within]:
+                    cached = haystacks.get(key)
+                    if cached is None or cached[0] is not rows[key]:
+                        cached = (rows[key], self.haystack_of(key, rows[key]))
+                    if needle in cached[1]:
+                        matching.append(key)
+            self._filtered[needle] = matching
+        self.matching = set(matching)
+        self._set_window(matching[: self.max_rows])
+
+    def _matching(self, needle: str) -> list[str]:
+        """The keys of the rows that pass the filters and contain ``needle``, in order."""
         order = self._sorted()
         rows, shown, haystacks = self.rows, self._shown, self._haystacks
-        needle = self.filter_text.casefold()
         if not needle:
             matching = [key for key in order if shown(rows[key])]
         else:
@@ -202,8 +229,7 @@ class TableModel(Generic[R, C]):
                     self.haystack_of(key, row)
                 if needle in hay and shown(row):
                     matching.append(key)
-        self.matching = set(matching)
-        self._set_window(matching[: self.max_rows])
+        return matching
 
     def apply(self, rows: Iterable[R], *, rerender: Iterable[str] = ()) -> Change:
         """Upsert ``rows``; build again what was derived from the rows in ``rerender``
@@ -217,6 +243,7 @@ class TableModel(Generic[R, C]):
                 self._haystacks.pop(key, None)
         if not touched:
             return Change()
+        self._filtered.clear()
         order = self._sorted()
         before = set(self._index)
         affects = False
@@ -239,9 +266,25 @@ class TableModel(Generic[R, C]):
                     change.updated.add(key)
         return change
 
+    def redraw(self, keys: Iterable[str]) -> Change:
+        """Build the cells of these rows again: what ``cells`` reads besides the row
+        changed, and nothing that ``shown``, ``haystack`` or a sort reads, so the order,
+        the window and what ``/`` matches stay (cheaper than ``apply(rerender=...)``).
+        Returns the window's rows whose cells changed."""
+        change = Change()
+        now = self.clock()
+        for key in keys:
+            if key in self._index:
+                if self._rebuilt(key, now):
+                    change.updated.add(key)
+            else:
+                self._built.pop(key, None)
+        return change
+
     def drop(self, keys: Iterable[str]) -> Change:
         """Remove rows; returns what the window needs."""
         order = self._order if self._order_sort == self.sort_index else None
+        self._filtered.clear()
         moved = False
         for key in keys:
             row = self.rows.get(key)
@@ -279,6 +322,7 @@ class TableModel(Generic[R, C]):
         """Forget what was derived from these rows (all when None): their cells, their
         haystacks and the sort order. Call after changing what ``cells``, ``haystack``
         or a sort reads besides the row, then :meth:`rebuild`."""
+        self._filtered.clear()
         if keys is None:
             self._built.clear()
             self._haystacks.clear()

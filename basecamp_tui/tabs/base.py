@@ -355,9 +355,10 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
         self.table_model.load(rows)
         self.__window_changed(scroll=True)
 
-    def rebuild(self) -> None:
-        """Re-show the model after a filter or sort change, keeping the cursor's row."""
-        self.table_model.rebuild()
+    def rebuild(self, *, filter_only: bool = False) -> None:
+        """Re-show the model after a filter or sort change, keeping the cursor's row
+        (``filter_only``: see :meth:`TableModel.rebuild`)."""
+        self.table_model.rebuild(filter_only=filter_only)
         self.__window_changed(scroll=True)
 
     def apply(self, rows: Iterable[R], *, rerender: Iterable[str] = ()) -> None:
@@ -366,6 +367,11 @@ class LiveTable(ScrollView, Generic[R], can_focus=True):
 
     def drop(self, keys: Iterable[str]) -> None:
         self.__show(self.table_model.drop(keys))
+
+    def redraw(self, keys: Iterable[str]) -> None:
+        """Repaint these rows' cells, when only what ``cells`` reads besides the row
+        changed (see :meth:`TableModel.redraw`)."""
+        self.__show(self.table_model.redraw(keys))
 
     def tick(self) -> None:
         """Re-render the visible rows whose cells depend on the clock (durations, ages);

@@ -104,7 +104,8 @@ class MainScreen(Screen):
         self.open_sync = 0
         clock = self.app.clock
         self.tables: dict[str, LiveTable[Any]] = {
-            "workflows": WorkflowsTable(clock, id="workflows-table"),
+            "workflows": WorkflowsTable(clock, self.app.watcher.history_wanted,
+                                        id="workflows-table"),
             "runs": RunsTable(clock, id="runs-table"),
             "clusters": ClustersTable(clock, id="clusters-table"),
             "events": EventsTable(clock, id="events-table"),
@@ -175,16 +176,18 @@ class MainScreen(Screen):
         workflows.last_runs.update(changes.last_runs)
         workflows.history.update(changes.history)
         rerender = [] if changes.first else [
-            f"{name}\x00{source}" for name in {*changes.last_runs, *changes.history}
-            for source in SourceType]
+            f"{name}\x00{source}" for name in changes.last_runs for source in SourceType]
         self._fill(workflows, changes.workflows, changes.first, rerender)
+        if changes.history:  # the strip and sparkline only: no filter, sort or window change
+            workflows.redraw(f"{name}\x00{source}" for name in changes.history
+                             for source in SourceType)
         self._fill(runs, changes.runs, changes.first)
         self._fill(self.tables["events"], changes.events, changes.first)
         self.tables["events"].trim()  # type: ignore[attr-defined]
         if changes.daemon is not None:
             self.daemon = changes.daemon
         self.loaded = True
-        if changes.first or changes.tables & {"workflows", "runs", "clusters"}:
+        if changes.first or changes.workflows or changes.runs or changes.clusters is not None:
             self.show_summary()
         self.show_banner()
         self.show_empty_states()
@@ -344,8 +347,9 @@ class MainScreen(Screen):
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
+        self.app.watcher.hold_history()
         self.table.filter_text = event.value.strip()
-        self.table.rebuild()
+        self.table.rebuild(filter_only=True)
         self.show_status()
 
     @on(Input.Submitted, "#filter")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections import deque
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable
 
 from rich.text import Text
 
@@ -45,12 +46,16 @@ class WorkflowsTable(LiveTable[WorkflowRow]):
         Sort("team", lambda r: (r.team or "", r.dataset_name, r.source_type)),
     )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, clock: Callable[[], datetime], history_wanted: deque[str],
+                 **kwargs: Any) -> None:
+        super().__init__(clock, **kwargs)
         self.source = "all"
         self.last_runs: dict[str, LastRun] = {}
         self.history: dict[str, tuple[RecentRun, ...]] = {}
         """The last runs of each dataset, oldest first (strip and duration sparkline)."""
+        self.history_wanted = history_wanted
+        """Where the rows painted before their history came say so (the store watcher's
+        queue: it loads their history first)."""
         self.clusters: dict[str, str] = {}
         """Cluster name by team."""
         self.dag_errors: dict[str, str] = {}
@@ -90,8 +95,11 @@ class WorkflowsTable(LiveTable[WorkflowRow]):
                              style=style_of(last.status))
         problem = row.spec_error.splitlines()[0] if row.spec_error else None
         error = literal(problem or self.dag_errors.get(row.team or "") or "", WARN)
-        history = () if row.status == WorkflowStatus.OVERRIDDEN else self.history.get(
-            row.dataset_name, ())
+        history: tuple[RecentRun, ...] = ()
+        if row.status != WorkflowStatus.OVERRIDDEN:
+            history = self.history.get(row.dataset_name, ())
+            if row.dataset_name not in self.history:
+                self.history_wanted.append(row.dataset_name)
         return (
             Text(row.dataset_name), Text(row.source_type), status, run_strip(history),
             last_cell, time_text(row.next_run, precision="short"),

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterator
+from itertools import islice
+from typing import Any, Callable, Iterable, Iterator
 
 from peewee import Select, fn
 
@@ -271,16 +272,25 @@ class StoreReader:
                        actions=load_actions(), daemon=self._daemon_status(force=True, lease=self._stamps["lease"]),
                        at=now)
 
-    def load_history(self, chunk: int = HISTORY_CHUNK) -> Iterator[Changes]:
+    def load_history(self, chunk: int = HISTORY_CHUNK,
+                     wanted: Callable[[int], Iterable[str]] = lambda limit: ()) -> Iterator[Changes]:
         """Every dataset's recent runs (the Workflows tab's strip and sparkline), a chunk
         of datasets at a time: together it reads every run (~1 s on 100,000), so the
         watcher asks for it after the first paint, in pieces that leave the screen
-        responsive. From the first piece on, each poll brings the history of the datasets
-        whose runs changed."""
+        responsive. Each piece takes the datasets ``wanted(chunk)`` names first (the rows
+        on screen), then the next ones by name; a dataset without runs comes as ``()``.
+        From the first piece on, each poll brings the history of the datasets whose runs
+        changed."""
         self._history_loaded = True
-        names = sorted({name for (name,) in Workflow.select(Workflow.dataset_name).tuples()})
-        for start in range(0, len(names), chunk):
-            yield Changes(history=recent_history(names[start:start + chunk]), at=self.clock())
+        pending = dict.fromkeys(sorted(
+            {name for (name,) in Workflow.select(Workflow.dataset_name).tuples()}))
+        while pending:
+            piece = list(dict.fromkeys(name for name in wanted(chunk) if name in pending))
+            piece += islice((name for name in pending if name not in piece), chunk - len(piece))
+            for name in piece:
+                del pending[name]
+            history = recent_history(piece)
+            yield Changes(history={name: history.get(name, ()) for name in piece}, at=self.clock())
 
     def poll(self) -> Changes:
         """What changed since the previous look (falsy when nothing did)."""

@@ -128,6 +128,44 @@ def test_haystacks_are_built_once_per_row_object():
     assert calls.haystacks == 51 and model.window == ["k001"]
 
 
+def test_typing_narrows_what_the_shorter_text_matched_and_deleting_finds_it_again():
+    model, _ = make(rows_of(120) + [Row("x1", "extra FAILED", "FAILED")], max_rows=50)
+    asked: list[str] = []
+    shown = model._shown
+    model._shown = lambda row: asked.append(row.key) or shown(row)  # type: ignore[method-assign]
+    typed = ["", "n", "na", "name-1", "name-11", "name-1", "na", "", "name-1"]
+    for text in typed:
+        model.filter_text = text
+        before = len(asked)
+        model.rebuild(filter_only=True)
+        assert len(asked) == before, text  # the tab's predicate is not asked again
+        assert model.window == expected(model) and model.matching == set(
+            key for key, row in model.rows.items() if model.wanted(row)), text
+    # A change to a row (or to what the tab's predicate reads) is never served from memory.
+    model.apply([replace(model.rows["k110"], name="renamed")])
+    model.filter_text = "name-11"
+    model.rebuild(filter_only=True)
+    assert "k110" not in model.window and model.window == expected(model)
+    model.failed_only = True
+    model.filter_text = "e"
+    model.rebuild()
+    assert model.window == ["x1"]
+
+
+def test_redraw_rebuilds_the_cells_of_window_rows_only():
+    labels = {"k001": "before", "k009": "before"}
+    model: TableModel[Row, tuple[str, ...]] = TableModel(
+        sorts=(Sort("rank", lambda r: r.rank),), clock=Clock(), key_of=lambda r: r.key,
+        cells=lambda row, now: (labels.get(row.key, row.name),), max_rows=5)
+    model.load(rows_of(10))
+    window = list(model.window)
+    assert model.cells_of("k001") == ("before",) and model.cells_of("k009") == ("before",)
+    labels.update(k001="after", k009="after", k002="after")
+    change = model.redraw(["k001", "k002", "k009", "unknown"])
+    assert change.updated == {"k001", "k002"} and not change.moved and model.window == window
+    assert model.cells_of("k009") == ("after",)  # forgotten, built again when asked
+
+
 # --- sort --------------------------------------------------------------------------------
 
 
