@@ -49,18 +49,30 @@ class Retried:
 
 def retried_without_tries(cluster: str, now: datetime) -> list[Retried]:
     """The cluster's retried task instances written in the last ``RECENT`` whose earlier
-    tries are not stored for their current try, newest first."""
-    query = (TaskInstance
-             .select(TaskInstance.id, TaskInstance.run_id, Run.dag_id, Run.dag_run_id,
-                     TaskInstance.task_id, TaskInstance.map_index, TaskInstance.try_number)
-             .join(Run, on=(TaskInstance.run_id == Run.id))
-             .where((TaskInstance.updated_at >= now - RECENT) & (Run.cluster == cluster)
-                    & (TaskInstance.try_number > 1)
-                    & (TaskInstance.tries_synced.is_null()
-                       | (TaskInstance.tries_synced != TaskInstance.try_number)))
-             .order_by(TaskInstance.updated_at.desc())
-             .limit(MAX_PER_CYCLE))
-    return [Retried(*values) for values in query.tuples()]
+    tries are not stored for their current try, newest first.
+
+    Two queries, a range of the ``updated_at`` index and look-ups by primary key: with a
+    join, or a condition on the cluster, SQLite would start from the runs of the cluster
+    (nearly all of them: 0.7 s on 100,000 runs) instead."""
+    pending = (TaskInstance
+               .select(TaskInstance.id, TaskInstance.run_id, TaskInstance.task_id,
+                       TaskInstance.map_index, TaskInstance.try_number)
+               .where((TaskInstance.updated_at >= now - RECENT)
+                      & (TaskInstance.try_number > 1)
+                      & (TaskInstance.tries_synced.is_null()
+                         | (TaskInstance.tries_synced != TaskInstance.try_number)))
+               .order_by(TaskInstance.updated_at.desc())
+               .tuples())
+    rows = list(pending)
+    if not rows:
+        return []
+    runs = {run_id: (dag_id, dag_run_id) for run_id, dag_id, dag_run_id, of in
+            Run.select(Run.id, Run.dag_id, Run.dag_run_id, Run.cluster)
+            .where(Run.id.in_(sorted({row[1] for row in rows}))).tuples()
+            if of == cluster}
+    return [Retried(row_id, run_id, *runs[run_id], task_id, map_index, try_number)
+            for row_id, run_id, task_id, map_index, try_number in rows
+            if run_id in runs][:MAX_PER_CYCLE]
 
 
 def fetch_tries(client: AirflowClient, cluster: str,
