@@ -30,6 +30,7 @@ from daemon.core.states import ActionState
 from daemon.core.timefmt import utcnow
 from daemon.read.actions import ActionRow
 from daemon.read.changes import StoreReader
+from daemon.read.wakeup import ChangeListener
 
 FAILED_STATES = (ActionState.FAILED, ActionState.REJECTED)
 
@@ -89,7 +90,8 @@ class BasecampApp(App):
         self._finished: dict[int, ActionRow] = {}
         self.first_load_done = False
         reader = StoreReader(self.clock, config.daemon.stale_after_seconds)
-        self.watcher = Watcher(self, reader, **({"interval": poll_seconds} if poll_seconds else {}))
+        self.watcher = Watcher(self, reader, **({"interval": poll_seconds} if poll_seconds else {}),
+                               listener=ChangeListener(config.database.url))
         self.set_keymap(dict(config.ui.keys))
 
     def get_default_screen(self) -> Screen:

@@ -1,4 +1,6 @@
-"""The store watcher: one thread that asks the store what changed, every POLL_SECONDS.
+"""The store watcher: one thread that asks the store what changed, every POLL_SECONDS
+and, on PostgreSQL, as soon as a change is committed (LISTEN/NOTIFY:
+:class:`~daemon.read.wakeup.ChangeListener`; polling alone while that is down).
 
 It owns its own database connection (peewee connections are per thread) and a
 :class:`~daemon.read.changes.StoreReader`; it posts :class:`StoreLoaded` to the app only
@@ -18,10 +20,14 @@ from dataclasses import dataclass
 from textual.message import Message
 
 from daemon.read.changes import Changes, StoreReader
+from daemon.read.wakeup import ChangeListener
 from daemon.store.db import close_connection
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.25
+BURST_GAP = 0.05
+"""Seconds at least between two looks woken by commits: a busy daemon's stream of commits
+costs at most 20 looks a second."""
 HISTORY_HOLD = 0.5
 """Seconds after a keystroke without pieces of the runs' history (see ``hold_history``)."""
 
@@ -43,12 +49,14 @@ class StoreFailed(Message):
 class Watcher:
     """Polls in a thread until :meth:`stop`; errors are reported once and retried."""
 
-    def __init__(self, app: object, reader: StoreReader, interval: float = POLL_SECONDS) -> None:
+    def __init__(self, app: object, reader: StoreReader, interval: float = POLL_SECONDS,
+                 listener: ChangeListener | None = None) -> None:
         self.app = app
         self.reader = reader
         self.interval = interval
+        self.listener = listener or ChangeListener(None)
+        """Wakes the watcher on a committed change (PostgreSQL) or a :meth:`poke`."""
         self._stop = threading.Event()
-        self._wake = threading.Event()
         self.history_done = threading.Event()
         """Set once the runs' history has been posted (all of it, or the watch stopped)."""
         self.history_wanted: deque[str] = deque(maxlen=1000)
@@ -58,11 +66,11 @@ class Watcher:
 
     def stop(self) -> None:
         self._stop.set()
-        self._wake.set()
+        self.listener.wake()
 
     def poke(self) -> None:
         """Look now instead of at the next interval (after queueing an action)."""
-        self._wake.set()
+        self.listener.wake()
 
     def hold_history(self) -> None:
         """The user is typing: no piece of the history for HISTORY_HOLD seconds (reading
@@ -91,7 +99,7 @@ class Watcher:
         failing = False
         first = True
         history: Iterator[Changes] | None = None
-        next_at = time.monotonic()
+        next_at = woken_at = time.monotonic()
         try:
             while not self._stop.is_set():
                 try:
@@ -109,13 +117,17 @@ class Watcher:
                         log.exception("reading the store failed")
                         self.app.post_message(StoreFailed(str(exc)))  # type: ignore[attr-defined]
                     failing = True
-                # Drift-corrected: poll on a fixed grid, skipping missed slots.
-                next_at += self.interval
+                # Drift-corrected: poll on a fixed grid, skipping missed slots; a look woken
+                # in between keeps the grid, so looks are never further apart than it.
                 now = time.monotonic()
-                if next_at < now:
-                    next_at = now + self.interval
-                self._wake.wait(next_at - now)
-                self._wake.clear()
+                if next_at <= now:
+                    next_at += self.interval
+                    if next_at < now:
+                        next_at = now + self.interval
+                if self.listener.wait(next_at - now):
+                    self._stop.wait(max(0.0, woken_at + BURST_GAP - time.monotonic()))
+                    woken_at = time.monotonic()
         finally:
             self.history_done.set()
+            self.listener.close()
             close_connection()

@@ -27,12 +27,13 @@ from daemon.store.migrations import (
     m0006_slow_runs_and_log_follow,
     m0007_who_by_the_database,
     m0008_task_tries,
+    m0010_live_notify,
 )
 
 MIGRATIONS: tuple[ModuleType, ...] = (
     m0001_initial, m0002_runs, m0003_actions, m0004_latest_run_index,
     m0005_import_errors_and_input, m0006_slow_runs_and_log_follow, m0007_who_by_the_database,
-    m0008_task_tries)
+    m0008_task_tries, m0010_live_notify)
 LATEST_VERSION = len(MIGRATIONS)
 
 
