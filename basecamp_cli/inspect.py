@@ -88,6 +88,7 @@ CLUSTER_COLUMNS = (
     ("LATENCY", lambda r: None if r["latency_ms"] is None else f"{r['latency_ms']:.0f} ms"),
     ("LAST OK (UTC)", lambda r: short_time(r["last_ok_at"])),
     ("LAST ERROR", lambda r: r["last_error"]),
+    ("OWNER", lambda r: r["owner"]),
     ("IMPORT ERRORS", lambda r: "\n".join(
         f"{e['filename']}: {e['summary']}" for e in r["import_errors"]) or None),
 )

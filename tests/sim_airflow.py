@@ -172,6 +172,10 @@ class SimAirflow:
         """The task try writes log lines (served by the log endpoint, with tokens)."""
         self.logs.setdefault((dag_id, dag_run_id, task_id, try_number), []).extend(lines)
 
+    def runs_of(self, dag_id: str) -> list[SimRun]:
+        with self.lock:
+            return [run for (dag, _), run in self.runs.items() if dag == dag_id]
+
     def fail_try(self, dag_id: str, dag_run_id: str, task_id: str) -> SimTask:
         """The task's running try fails and it waits to be retried, as Airflow records
         it: the try goes into the history (failed), the instance is ``up_for_retry``."""

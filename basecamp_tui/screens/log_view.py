@@ -22,6 +22,7 @@ from textual.containers import Vertical
 from textual.strip import Strip
 from textual.widgets import Input, Log, Static
 
+from basecamp_tui.keys import key_hint
 from basecamp_tui.text import literal
 from daemon.core.text import clean
 
@@ -195,6 +196,11 @@ class LogPane(Vertical):
         self._parts = [*self._parts, (text, style)]
         self._show_title()
 
+    def _match_keys(self) -> str:
+        """The keys to the next and previous match, as the screen binds them."""
+        bindings = self.screen.BINDINGS
+        return " ".join(key_hint(self.app, id_, bindings) for id_ in ("log_next", "log_previous"))
+
     def _show_title(self) -> None:
         """The task, the search (first: it must fit in 80 columns), then the rest. Gaps
         end the segment before them: a styled segment never starts with spaces (SVG
@@ -209,9 +215,9 @@ class LogPane(Vertical):
             if not view.matches:
                 title.append("no match", style="yellow")
             elif view.match_index is None:
-                title.append(f"{len(view.matches)} matches (n N)", style="dim")
+                title.append(f"{len(view.matches)} matches ({self._match_keys()})", style="dim")
             else:
-                title.append(f"{view.match_index + 1} of {len(view.matches)} (n N)",
+                title.append(f"{view.match_index + 1} of {len(view.matches)} ({self._match_keys()})",
                              style="dim")
         for text, style in self._parts:
             title.append("  ")

@@ -27,6 +27,7 @@ from textual.widgets import DataTable, Footer, Input, ProgressBar, Static
 from textual.worker import get_current_worker
 
 from basecamp_tui.gantt import Axis, gantt_bar, try_starts
+from basecamp_tui.keys import key_hint
 from basecamp_tui.messages import StoreChanged
 from basecamp_tui.palette import BUSY, status_text, style_of
 from basecamp_tui.requests import requests_for
@@ -273,7 +274,8 @@ class RunDetailScreen(Screen[None]):
         latest = task.try_number if task else message.try_number
         parts: list[tuple[str, str]] = []
         if message.chosen or latest > 1:
-            parts.append((f"try {message.try_number} of {latest} ([ ])", "dim"))
+            keys = " ".join(key_hint(self.app, id_, self.BINDINGS) for id_ in ("try_earlier", "try_later"))
+            parts.append((f"try {message.try_number} of {latest} ({keys})", "dim"))
             state = next((one.state for one in task.tries
                           if one.try_number == message.try_number), None) if task else None
             if state and message.chosen:
@@ -373,7 +375,8 @@ class RunDetailScreen(Screen[None]):
 
     def action_next_match(self, step: int) -> None:
         if not self.query_one(LogPane).next_match(step):
-            self.notify("Search the log first: press /", severity="warning")
+            self.notify(f"Search the log first: press {key_hint(self.app, 'log_search', self.BINDINGS)}",
+                        severity="warning")
 
     def action_log_edge(self, direction: int) -> None:
         self.query_one(LogPane).edge(direction)

@@ -33,6 +33,7 @@ class ClustersTable(LiveTable[ClusterRow]):
         Column("latency", "Latency", 8), Column("age", "Data age", 9),
         Column("error", "Last error", 40), Column("imports", "Import errors", 40),
         Column("team", "Team", 16, drop=1), Column("url", "URL", 36, drop=2),
+        Column("owner", "Daemon", 22, drop=1),
     )
     SORTS = (
         Sort("name", lambda r: r.name),
@@ -44,7 +45,7 @@ class ClustersTable(LiveTable[ClusterRow]):
         return not self.failed_only or row.healthy is False
 
     def haystack(self, row: ClusterRow) -> str:
-        return " ".join(filter(None, (row.name, row.team, row.url, row.last_error,
+        return " ".join(filter(None, (row.name, row.team, row.url, row.last_error, row.owner,
                                       *(e.filename for e in row.import_errors))))
 
     def cells(self, row: ClusterRow, now: datetime) -> tuple[Text, ...]:
@@ -55,4 +56,4 @@ class ClustersTable(LiveTable[ClusterRow]):
         error = literal(row.last_error.splitlines()[0] if row.last_error else "", WARN)
         return (Text(row.name), health(row), literal(row.airflow_version),
                 literal(row.api_version), literal(latency), data_age, error,
-                import_errors(row), literal(row.team), literal(row.url))
+                import_errors(row), literal(row.team), literal(row.url), literal(row.owner))

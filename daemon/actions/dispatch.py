@@ -12,7 +12,9 @@ Order:
   after an unpause of the same workflow starts only once the unpause has finished. Long
   kinds (``LONG_KINDS``: backfills, minutes to hours) have a lane of their own per
   target, so a running backfill never holds up pausing its workflow;
-* at most ``workers`` actions at once.
+* at most ``workers`` actions at once;
+* only the actions ``accepts`` says are this daemon's (on a shared store: those of the
+  clusters it owns).
 
 Stopping (:meth:`ActionDispatcher.drain`): the executor context's stop event is set; a
 long action notices it at its next poll and hands itself back to the queue with its
@@ -31,10 +33,15 @@ import logging
 import time
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FuturesTimeout
+from typing import Callable
 
 from daemon.actions.executor import LONG_KINDS, ActionExecutor
 
 log = logging.getLogger(__name__)
+
+CANDIDATES = 200
+"""Pending actions looked at per dispatch, oldest first (on a shared store the oldest
+ones may be other daemons')."""
 
 
 def lane_of(kind: str, target: str) -> str:
@@ -45,9 +52,12 @@ def lane_of(kind: str, target: str) -> str:
 class ActionDispatcher:
     """Hands pending actions to a pool of ``workers`` threads (see the module docstring)."""
 
-    def __init__(self, executor: ActionExecutor, workers: int) -> None:
+    def __init__(self, executor: ActionExecutor, workers: int,
+                 accepts: Callable[[int, str, str], bool] = lambda _id, _kind, _target: True) -> None:
         self.executor = executor
         self.workers = workers
+        self.accepts = accepts
+        """(id, kind, target) -> whether this daemon carries the action out."""
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="action")
         self._in_flight: dict[int, tuple[Future[None], str]] = {}
         """Action id -> (its future, its lane), from hand-over until seen finished."""
@@ -74,9 +84,9 @@ class ActionDispatcher:
             return 0
         busy = {lane for _, lane in self._in_flight.values()}
         started = 0
-        for action_id, kind, target in self.executor.candidates():
+        for action_id, kind, target in self.executor.candidates(CANDIDATES):
             lane = lane_of(kind, target)
-            if lane in busy:
+            if lane in busy or not self.accepts(action_id, kind, target):
                 continue
             busy.add(lane)
             # The executor is bound now: an action keeps the context it started with
@@ -92,7 +102,7 @@ class ActionDispatcher:
         """``--once``: every pending action, oldest first, one after another in this
         thread; returns how many were tried."""
         tried: set[int] = set()
-        while candidates := self.executor.candidates(limit=1):
+        while candidates := [c for c in self.executor.candidates(CANDIDATES) if self.accepts(*c)][:1]:
             action_id = candidates[0][0]
             if action_id in tried:
                 # Still pending after its turn: the claim itself failed (logged by _run).

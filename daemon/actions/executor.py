@@ -1,20 +1,23 @@
 """Claiming queued actions and recording their outcomes.
 
-The daemon holds the store's lease (``daemon.store.lease``), so claims never race with
-another daemon; the claim is still a conditional UPDATE so that a row is carried out by
-one worker only. A claimed action whose daemon died stays ``running`` with another
-holder's name: :meth:`ActionExecutor.recover` puts it back to ``pending`` with its
-checkpoint, and its handler repeats the same idempotent request.
+The claim is a conditional UPDATE, so a row is carried out by one worker only, also when
+several daemons share the store (each then takes only the actions of the clusters it
+owns: :meth:`ActionExecutor.cluster_of`). A claimed action whose daemon died stays
+``running`` with that daemon's name: :meth:`ActionExecutor.recover` puts it back to
+``pending`` with its checkpoint, and its handler repeats the same idempotent request.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
+from datetime import datetime
 from typing import Any
 
 from daemon.actions.context import ExecContext, Outcome, Released
 from daemon.actions.handlers import HANDLERS
 from daemon.actions.queue import touch
+from daemon.actions.routing import cluster_of
 from daemon.actions.validate import validate_request
 from daemon.core.errors import BasecampError, NotFoundError, UserError
 from daemon.core.states import ActionState
@@ -32,14 +35,24 @@ class ActionExecutor:
         self.ctx = ctx
         self.holder = holder
 
-    def recover(self) -> int:
-        """Hand actions claimed by a daemon that is gone back to the queue."""
-        count = Action.update(state=ActionState.PENDING, claimed_by=None, updated_at=self.ctx.clock()).where(
-            (Action.state == ActionState.RUNNING) & (Action.claimed_by != self.holder)
-        ).execute()
+    def recover(self, alive: Collection[str] = (), claimed_before: datetime | None = None) -> int:
+        """Hand actions claimed by a daemon that is gone (neither this one nor one of
+        ``alive``; claimed before ``claimed_before`` when given) back to the queue."""
+        gone = (Action.state == ActionState.RUNNING) & Action.claimed_by.not_in({self.holder, *alive})
+        if claimed_before is not None:
+            gone &= Action.claimed_at < claimed_before
+        count = Action.update(state=ActionState.PENDING, claimed_by=None,
+                              updated_at=self.ctx.clock()).where(gone).execute()
         if count:
             log.warning("recovered %d action(s) claimed by a daemon that stopped", count)
         return count
+
+    def cluster_of(self, kind: str, target: str) -> str | None:
+        """The cluster the action acts on (None: store-wide)."""
+        cluster_by_team: dict[str, str] = {}
+        for cluster in self.ctx.config.clusters:  # the first one serves a team, as in ExecContext
+            cluster_by_team.setdefault(cluster.team, cluster.name)
+        return cluster_of(kind, target, cluster_by_team)
 
     def candidates(self, limit: int = 20) -> list[tuple[int, str, str]]:
         """Pending actions, oldest first, as (id, kind, target)."""

@@ -6,7 +6,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from daemon.store.models import Cluster, ImportError_, SyncState
+from daemon.store.lease import SHARED_KEY_PREFIX
+from daemon.store.models import Cluster, DaemonLease, ImportError_, SyncState
 
 FACTORY_FILE = "basecamp_dag_factory.py"
 
@@ -39,6 +40,9 @@ class ClusterRow:
     dag_name_prefix: str | None = None
     import_errors: tuple[ImportErrorView, ...] = ()
     """DAG files that fail to import, as the last health check saw them."""
+    owner: str | None = None
+    """On a shared store: the daemon that syncs this cluster (``host:pid``), None while
+    none has it (and on a one-daemon SQLite store, whose daemon syncs every cluster)."""
 
     @property
     def key(self) -> str:
@@ -72,12 +76,14 @@ def list_clusters() -> list[ClusterRow]:
     for row in ImportError_.select().order_by(ImportError_.filename):
         errors.setdefault(row.cluster, []).append(ImportErrorView(
             row.filename, last_line(row.stack_trace), row.stack_trace, row.timestamp))
+    daemons = {lease.holder: f"{lease.hostname}:{lease.pid}" for lease in DaemonLease.select().where(
+        DaemonLease.key.startswith(SHARED_KEY_PREFIX) & DaemonLease.stopped_at.is_null())}
     return [
         ClusterRow(row.name, row.team, row.url, row.environment,
                    row.detected_api_version or row.api_version, row.airflow_version,
                    row.healthy, row.last_ok_at, row.last_error, row.latency_ms,
                    synced.get(row.name), row.dag_name_prefix,
-                   tuple(errors.get(row.name, ())))
+                   tuple(errors.get(row.name, ())), daemons.get(row.owner or ""))
         for row in Cluster.select().where(Cluster.configured == True).order_by(Cluster.name)  # noqa: E712
     ]
 

@@ -5,11 +5,12 @@ mid-cycle leaves the store and the cursor as they were (the next cycle asks agai
 the same cursor: no gap, nothing lost). A cycle in which nothing changed costs two
 requests: the changed-runs query (empty) and the paused-DAGs query.
 
-Airflow 2 (``/api/v1``) does not move a run's ``updated_at`` when one of its tasks starts,
-so there the changed-runs query alone would miss a task starting until the run itself
-changes. While the store has active runs of a v1 cluster, each cycle also asks for the
-task instances changed since the cursor (one more request, only while runs are active)
-and writes those of the active runs.
+Airflow does not move a run's ``updated_at`` when one of its tasks starts or ends (the
+scheduler touches the run later, Airflow 2 sometimes not until the run ends), so the
+changed-runs query alone would see a task's end only when the scheduler next writes its
+run. While the store has active runs of the cluster, each cycle also asks for the task
+instances changed since the cursor (one more request, only while runs are active) and
+writes those of the active runs.
 
 On Airflow ≥ 3.1, while the cluster has active runs, each cycle also asks which tasks
 wait for a person (``daemon/run_sync/hitl.py``): one more request, only while active.
@@ -53,6 +54,14 @@ from daemon.store.models import Action, Run, Workflow
 log = logging.getLogger(__name__)
 
 TERMINAL_STATES = ("success", "failed")
+CURSOR_OVERLAP = timedelta(seconds=10)
+"""Each cycle asks again for what changed in this much time before its cursor. Airflow
+stamps ``updated_at`` when it writes a row but the row is visible only once its
+transaction commits (a scheduler loop can take seconds): a row stamped before the
+previous cycle's server time but committed after it would otherwise be skipped until
+something else about its run changed (seen as task ends reaching the store ~5 s late
+with a 1 s sync). Runs and tasks seen twice are written once (finished ones unchanged
+are skipped)."""
 
 
 @dataclass
@@ -186,7 +195,8 @@ class RunSync:
 
     def _fetch(self, now: datetime, known: set[str]) -> Fetched:
         cursor_text = sync_state(self.key).cursor
-        cursor = datetime.fromisoformat(cursor_text) if cursor_text else now - self.lookback
+        cursor = (datetime.fromisoformat(cursor_text) - CURSOR_OVERLAP if cursor_text
+                  else now - self.lookback)
         listed, server_time = self.client.list_dag_runs(updated_at_gte=cursor)
         runs = [r for r in listed if self.dataset_of(r.dag_id, known) is not None]
         new, changed, tasks_since = self._runs_needing_tasks(runs, cursor)
@@ -231,13 +241,11 @@ class RunSync:
 
 
     def _unlisted_active(self, listed: set[tuple[str, str]]) -> set[tuple[str, str]]:
-        """On Airflow 2, the store's active runs of this cluster that the changed-runs
-        query did not return (their tasks may have moved anyway); elsewhere none.
+        """The store's active runs of this cluster that the changed-runs query did not
+        return (their tasks may have moved anyway).
 
         Every cycle asks for these tasks since the cursor, so the cursor bounds the
         query: a task change after the previous cycle's listing began is newer than it."""
-        if self.client.api_version != "v1":
-            return set()
         rows = Run.select(Run.dag_id, Run.dag_run_id).where(
             (Run.cluster == self.cluster.name) & Run.status.in_(ACTIVE_RUN_STATUSES)
         ).tuples()

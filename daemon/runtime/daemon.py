@@ -19,11 +19,17 @@ swapped in only when all of it was built, so a config that cannot be used leaves
 running one in place. The store is not reopened: a changed ``[database] url`` needs a
 restart.
 
+Sharing. On SQLite the daemon is its store's only one and does everything. On PostgreSQL
+several daemons split the work (``daemon.runtime.ownership``): a thread of its own keeps
+this daemon's share (advisory locks), and the jobs and actions of clusters it does not
+own are left to their owners; the spec sync, the notifier and actions that name no
+cluster run on the daemon that holds the store jobs.
+
 Stopping. Whatever ends the loop (a signal, a lost lease, an exception), ``run_forever``
 sends STOPPING=1, lets in-flight actions finish or hand themselves back to the queue (at
-most ``STOP_GRACE_SECONDS``), releases the store lease and shuts the pools down without
-waiting for syncs still talking to a cluster (``basecamp daemon`` then ends the process
-with ``os._exit``, so such a sync cannot hold up the exit). An exception is logged with
+most ``STOP_GRACE_SECONDS``), hands its clusters over (shared stores), releases the lease
+and shuts the pools down without waiting for syncs still talking to a cluster (``basecamp
+daemon`` then ends the process with ``os._exit``, so such a sync cannot hold up the exit). An exception is logged with
 its traceback and makes the exit code 1, so systemd (``Restart=on-failure``) starts a
 new daemon.
 """
@@ -35,7 +41,10 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import timedelta
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Callable
 
@@ -58,11 +67,17 @@ from daemon.runtime.components import (
     Components,
     build_components,
 )
+from daemon.runtime.ownership import (
+    STORE_JOBS,
+    Ownership,
+    SharedOwnership,
+    SoleOwnership,
+)
 from daemon.runtime.systemd import SystemdNotifier
 from daemon.spec_sync import SpecSyncReport
 from daemon.store.clusters import upsert_clusters
 from daemon.store.db import open_store
-from daemon.store.lease import Lease
+from daemon.store.lease import SharedLease, lease_for
 from daemon.store.models import Action
 
 log = logging.getLogger(__name__)
@@ -73,6 +88,9 @@ TICK_SECONDS = 0.05
 NOTIFY_INTERVAL_SECONDS = 5.0
 STOP_GRACE_SECONDS = 8.0
 """SIGTERM: how long in-flight actions may take to finish (systemd allows 10 s)."""
+RECOVER_AFTER = timedelta(seconds=5)
+QUIESCE_SECONDS = 10.0
+"""Handing a cluster over waits this long at most for its run sync in progress."""
 _SignalHandler = Callable[[int, Any], Any] | int | None
 
 
@@ -91,7 +109,7 @@ class Daemon:
         self.config_path = config_path
         self.db = open_store(config.database.url)
         self.systemd = systemd or SystemdNotifier()
-        self.lease = Lease(config.daemon.stale_after_seconds, basecamp_version())
+        self.lease = lease_for(self.db, config.daemon.stale_after_seconds, basecamp_version())
         self.stop = threading.Event()
         """Ends the loop; set from any thread (a lost lease) or by a test."""
         self.exit_code = 0
@@ -106,8 +124,21 @@ class Daemon:
         """When each cluster's run sync was last started (monotonic)."""
         self.parts = build_components(config, self.db)
         self._record_clusters(config)
-        self.dispatcher = ActionDispatcher(self._executor(self.parts), config.daemon.action_workers)
+        self.ownership: Ownership = self._ownership(config)
+        self._ownership_stop = threading.Event()
+        self._ownership_thread: threading.Thread | None = None
+        self._action_clusters: dict[int, str | None] = {}
+        """Action id -> the cluster it acts on (resolved once per pending action)."""
+        self.dispatcher = ActionDispatcher(self._executor(self.parts), config.daemon.action_workers,
+                                           accepts=self._accepts)
         self.scheduler = self._schedule(self.parts)
+
+    def _ownership(self, config: Config) -> Ownership:
+        if not isinstance(self.lease, SharedLease):
+            return SoleOwnership()
+        return SharedOwnership(self.db, self.lease.holder, lambda: list(self.workers),
+                               interval=config.daemon.heartbeat_seconds, quiesce=self._quiesce,
+                               on_taken=self._taken, on_live=self._recover_from_the_dead)
 
     @property
     def config(self) -> Config:
@@ -142,7 +173,7 @@ class Daemon:
         scheduler = schedule.Scheduler()
         sync = parts.config.sync
         scheduler.every(sync.spec_interval_seconds).seconds.do(
-            self._submit, "specs", self.spec_pool, self.sync_specs)
+            self._submit_store_job, "specs", self.spec_pool, self.sync_specs)
         for name, worker in parts.workers.items():
             scheduler.every(sync.busy_interval_seconds).seconds.do(
                 self._sync_runs_when_due, name, worker)
@@ -151,7 +182,7 @@ class Daemon:
         scheduler.every(parts.config.daemon.heartbeat_seconds).seconds.do(
             self._submit, "heartbeat", self.heartbeat_pool, self.heartbeat)
         scheduler.every(NOTIFY_INTERVAL_SECONDS).seconds.do(
-            self._submit, "notify", self.notify_pool, parts.notifier.run_once)
+            self._submit_store_job, "notify", self.notify_pool, parts.notifier.run_once)
         return scheduler
 
     def reload(self) -> None:
@@ -191,16 +222,72 @@ class Daemon:
                   exc_info=not isinstance(cause, BasecampError))
         self.systemd.reloaded(status=f"config reload failed, running the previous config: {reason}")
 
+    # --- sharing the store ----------------------------------------------------------
+
+    def _accepts(self, action_id: int, kind: str, target: str) -> bool:
+        """Whether this daemon carries out a pending action: on a shared store, the
+        owner of the action's cluster does (the store jobs' holder when it names none)."""
+        if isinstance(self.ownership, SoleOwnership):
+            return True
+        if action_id not in self._action_clusters:
+            if len(self._action_clusters) > 10_000:
+                self._action_clusters.clear()
+            self._action_clusters[action_id] = self.executor.cluster_of(kind, target)
+        cluster = self._action_clusters[action_id]
+        return self.ownership.runs_store_jobs() if cluster is None else self.ownership.owns(cluster)
+
+    @contextmanager
+    def _quiesce(self, unit: str) -> Iterator[None]:
+        """Before a unit is handed over: wait (a while) for its sync in progress."""
+        worker = self.workers.get(unit)
+        lock = self.spec_lock if unit == STORE_JOBS else worker.lock if worker else None
+        locked = lock is not None and lock.acquire(timeout=QUIESCE_SECONDS)
+        try:
+            yield
+        finally:
+            if locked and lock is not None:
+                lock.release()
+
+    def _recover_from_the_dead(self, live: set[str]) -> None:
+        """Actions claimed by daemons no longer live go back to the queue. Only claims
+        older than ``RECOVER_AFTER``: a daemon that started after ``live`` was read may
+        have claimed one since (and clocks of machines differ a little)."""
+        self.executor.recover(live, claimed_before=utcnow() - RECOVER_AFTER)
+
+    def _taken(self, cluster: str) -> None:
+        """A cluster this daemon just took is synced at the next tick."""
+        self._last_run_sync.pop(cluster, None)
+
+    def _start_ownership(self) -> None:
+        if isinstance(self.ownership, SharedOwnership):
+            self._ownership_thread = threading.Thread(
+                target=self.ownership.run, args=(self._ownership_stop,), name="ownership", daemon=True)
+            self._ownership_thread.start()
+
+    def _stop_ownership(self) -> None:
+        """Hand every cluster over (the thread does, on its way out)."""
+        self._ownership_stop.set()
+        if isinstance(self.ownership, SharedOwnership):
+            self.ownership.interrupt()
+        if self._ownership_thread is not None:
+            self._ownership_thread.join(QUIESCE_SECONDS + 5)
+
     # --- jobs -------------------------------------------------------------------------
 
     def _sync_runs_when_due(self, name: str, worker: ClusterWorker) -> None:
         """Every busy interval: sync a cluster that has active runs (or an action waits),
         an idle one every ``run_interval_seconds`` (a quiet cluster costs no more)."""
+        if not self.ownership.owns(name):
+            return
         now = time.monotonic()
         last = self._last_run_sync.get(name)
         if last is None or now - last >= self.config.sync.run_interval_seconds or is_busy(name):
             self._last_run_sync[name] = now
             self._submit(f"runs:{name}", worker.pool, self.sync_runs, name)
+
+    def _submit_store_job(self, key: str, pool: ThreadPoolExecutor, job: Callable[..., Any]) -> None:
+        if self.ownership.runs_store_jobs():
+            self._submit(key, pool, job)
 
     def _submit(self, key: str, pool: ThreadPoolExecutor, job: Callable[..., Any], *args: Any) -> None:
         """Start ``job`` unless its previous run is still going (no pile-up)."""
@@ -228,7 +315,7 @@ class Daemon:
     def sync_runs(self, cluster: str | None = None) -> list[RunSyncReport]:
         reports = []
         for name, worker in self.workers.items():
-            if cluster is not None and name != cluster:
+            if (cluster is not None and name != cluster) or not self.ownership.owns(name):
                 continue
             with worker.lock:
                 report = worker.run_sync.run()
@@ -239,17 +326,22 @@ class Daemon:
             reports.append(report)
         return reports
 
-    def _check_one(self, worker: ClusterWorker) -> bool:
+    def _check_one(self, worker: ClusterWorker) -> bool | None:
+        """The cluster's health (None: another daemon owns it)."""
+        if not self.ownership.owns(worker.config.name):
+            return None
         return check_cluster(worker.config.name, worker.client, utcnow())
 
-    def check_health(self) -> list[bool]:
+    def check_health(self) -> list[bool | None]:
         futures = [w.pool.submit(self._check_one, w) for w in self.workers.values()]
         return [f.result() for f in futures]
 
     def heartbeat(self) -> None:
         pending = Action.select().where(Action.state == "pending").count()
-        status = (f"{len(self.workers)} cluster(s); {self.dispatcher.running} action(s) running, "
-                  f"{pending} pending")
+        owned = sum(1 for name in self.workers if self.ownership.owns(name))
+        clusters = (f"{len(self.workers)} cluster(s)" if isinstance(self.ownership, SoleOwnership)
+                    else f"{owned} of {len(self.workers)} cluster(s)")
+        status = f"{clusters}; {self.dispatcher.running} action(s) running, {pending} pending"
         if not self.lease.heartbeat(status):
             log.error("another daemon took over this store; stopping")
             self.exit_code = 1
@@ -264,17 +356,25 @@ class Daemon:
         notification round; returns what failed."""
         self.lease.acquire()
         try:
-            self.executor.recover()
+            if isinstance(self.ownership, SharedOwnership):
+                self.ownership.connect()
+                self.ownership.rebalance()  # this cycle's share (everything when alone)
+            else:
+                self.executor.recover()
             failures = []
-            spec = self.sync_specs(allow_mass_removal=allow_mass_removal)
-            if not spec.ok:
-                failures.append(spec.error or "spec sync failed")
+            if self.ownership.runs_store_jobs():
+                spec = self.sync_specs(allow_mass_removal=allow_mass_removal)
+                if not spec.ok:
+                    failures.append(spec.error or "spec sync failed")
             self.check_health()
             failures += [f"{r.cluster}: {r.error}" for r in self.sync_runs() if not r.ok]
             self.dispatcher.run_pending()
-            self.notifier.run_once()
+            if self.ownership.runs_store_jobs():
+                self.notifier.run_once()
             return failures
         finally:
+            if isinstance(self.ownership, SharedOwnership):
+                self.ownership.release_all()
             self.lease.release()
 
     def run_forever(self) -> int:
@@ -296,7 +396,10 @@ class Daemon:
         return self.exit_code
 
     def _start(self) -> None:
-        self.executor.recover()
+        if isinstance(self.ownership, SharedOwnership):
+            self._start_ownership()  # it hands back the actions of dead daemons
+        else:
+            self.executor.recover()
         self.scheduler.run_all()  # every job once at start, then on its interval
         self.heartbeat()
         self.systemd.ready(status="running")
@@ -349,7 +452,8 @@ class Daemon:
         self.systemd.stopping(status="finishing in-flight actions")
         steps: tuple[tuple[str, Callable[[], None]], ...] = (
             ("finishing in-flight actions", lambda: self.dispatcher.drain(STOP_GRACE_SECONDS)),
-            ("releasing the store lease", self.lease.release),
+            ("handing the clusters over", self._stop_ownership),
+            ("releasing the store lease", self._release_lease),
             ("shutting the pools down", lambda: self.close(wait=False)),
         )
         for what, step in steps:
@@ -358,6 +462,11 @@ class Daemon:
             except Exception:
                 log.exception("stopping: %s failed", what)
         log.info("daemon stopped")
+
+    def _release_lease(self) -> None:
+        """After the last heartbeat: one still running would write "running" over it."""
+        self.heartbeat_pool.shutdown(wait=True, cancel_futures=True)
+        self.lease.release()
 
     def close(self, *, wait: bool = True) -> None:
         """Stop the scheduler and every pool; close the clients and the notifier."""

@@ -25,8 +25,8 @@ def upsert_clusters(configs: Iterable[ClusterConfig]) -> None:
             "configured": True,
         }
         row = Cluster.get_or_none(Cluster.name == config.name)
-        if row is None:
-            Cluster.create(name=config.name, updated_at=now, **values)
+        if row is None:  # daemons sharing a store may start together: the first one inserts
+            Cluster.insert(name=config.name, updated_at=now, **values).on_conflict_ignore().execute()
         elif any(getattr(row, key) != value for key, value in values.items()):
             Cluster.update(updated_at=now, **values).where(Cluster.id == row.id).execute()
     Cluster.update(configured=False, updated_at=now).where(

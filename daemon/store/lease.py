@@ -1,11 +1,17 @@
-"""One active daemon per store, and the heartbeat that tells the CLI and the dashboard
-whether it is running.
+"""Which daemons run on a store, and the heartbeat that tells the CLI and the dashboard
+whether one is running.
 
-The lease is one row. A daemon takes it when there is none, when its holder stopped
-cleanly, or when the holder's heartbeat is older than ``stale_after`` seconds (the
-holder died); the take-over is a compare-and-set on (holder, heartbeat_at), so two
-daemons starting at once cannot both win. A daemon whose heartbeat update finds another
+SQLite (:class:`Lease`): one active daemon per store. The lease is one row. A daemon
+takes it when there is none, when its holder stopped cleanly, or when the holder's
+heartbeat is older than ``stale_after`` seconds (the holder died); the take-over is a
+compare-and-set on (holder, heartbeat_at), so two daemons starting at once cannot both
+win. A daemon whose heartbeat update finds another
 holder has lost the store and must stop. Readers ask ``daemon.read.status``.
+
+PostgreSQL (:class:`SharedLease`): several daemons share the store and split its work
+(``daemon.runtime.ownership``). Each has a row of its own (``daemon:<holder>``: who it is,
+its heartbeat) and every heartbeat also refreshes the store's row (``daemon``), which
+readers ask as before: a store is running while any of its daemons beats.
 """
 
 from __future__ import annotations
@@ -13,14 +19,18 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from datetime import datetime, timedelta
 
-from peewee import IntegrityError
+from peewee import Database, IntegrityError, PostgresqlDatabase
 
 from daemon.core.errors import UserError
 from daemon.core.timefmt import ago, utcnow
 from daemon.store.models import DaemonLease
 
 LEASE_KEY = "daemon"
+SHARED_KEY_PREFIX = "daemon:"
+FORGET_AFTER = timedelta(days=1)
+"""A shared store forgets a daemon's row this long after its last heartbeat."""
 
 
 class StoreHeld(UserError):
@@ -55,7 +65,8 @@ class Lease:
                 raise StoreHeld(
                     f"Another daemon holds this store: {row.hostname} pid {row.pid} "
                     f"(started {row.started_at:%Y-%m-%d %H:%M:%S}Z, heartbeat {ago(age)}). "
-                    "Stop it first; only one daemon may run per store."
+                    "Stop it first: a SQLite store has one daemon (several daemons can share "
+                    "a PostgreSQL store)."
                 )
             taken = DaemonLease.update(
                 holder=self.holder, hostname=self.hostname, pid=self.pid, version=self.version,
@@ -91,3 +102,57 @@ class Lease:
         DaemonLease.update(stopped_at=utcnow(), status="stopped").where(
             (DaemonLease.key == LEASE_KEY) & (DaemonLease.holder == self.holder)
         ).execute()
+
+
+class SharedLease(Lease):
+    """A daemon's row on a shared (PostgreSQL) store; it never refuses to start: the
+    advisory locks of ``daemon.runtime.ownership`` decide who does what."""
+
+    @property
+    def key(self) -> str:
+        return SHARED_KEY_PREFIX + self.holder
+
+    def acquire(self) -> None:
+        now = utcnow()
+        DaemonLease.delete().where(DaemonLease.key.startswith(SHARED_KEY_PREFIX)
+                                   & (DaemonLease.heartbeat_at < now - FORGET_AFTER)).execute()
+        DaemonLease.create(key=self.key, holder=self.holder, hostname=self.hostname, pid=self.pid,
+                           version=self.version, started_at=now, heartbeat_at=now, status="starting")
+        self._beat_for_the_store(now, "starting")
+
+    def heartbeat(self, status: str) -> bool:
+        now = utcnow()
+        DaemonLease.update(heartbeat_at=now, status=status[:500]).where(
+            DaemonLease.key == self.key).execute()
+        self._beat_for_the_store(now, status)
+        return True
+
+    def _beat_for_the_store(self, now: datetime, status: str) -> None:
+        """The store's row says: running, last heard from this daemon."""
+        DaemonLease.insert(
+            key=LEASE_KEY, holder=self.holder, hostname=self.hostname, pid=self.pid,
+            version=self.version, started_at=now, heartbeat_at=now, status=status[:500],
+        ).on_conflict(conflict_target=[DaemonLease.key], update={
+            DaemonLease.holder: self.holder, DaemonLease.hostname: self.hostname,
+            DaemonLease.pid: self.pid, DaemonLease.version: self.version,
+            DaemonLease.heartbeat_at: now, DaemonLease.status: status[:500],
+            DaemonLease.stopped_at: None,
+        }).execute()
+
+    def release(self) -> None:
+        """This daemon's row says stopped; the store's row too when no other daemon
+        has beaten since ``stale_after`` seconds."""
+        now = utcnow()
+        DaemonLease.update(stopped_at=now, status="stopped").where(DaemonLease.key == self.key).execute()
+        others = DaemonLease.select().where(
+            DaemonLease.key.startswith(SHARED_KEY_PREFIX) & DaemonLease.stopped_at.is_null()
+            & (DaemonLease.heartbeat_at >= now - timedelta(seconds=self.stale_after))).exists()
+        if not others:
+            DaemonLease.update(stopped_at=now, status="stopped").where(
+                DaemonLease.key == LEASE_KEY).execute()
+
+
+def lease_for(db: Database, stale_after: float, version: str) -> Lease:
+    """Several daemons on PostgreSQL, one on SQLite."""
+    kind = SharedLease if isinstance(db, PostgresqlDatabase) else Lease
+    return kind(stale_after, version)

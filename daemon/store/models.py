@@ -49,6 +49,10 @@ class Cluster(BaseModel):
     last_error = TextField(null=True)
     checked_at = UTCDateTimeField(null=True)
     configured = BooleanField(default=True)
+    owner = CharField(max_length=200, null=True)
+    """The daemon that syncs this cluster (its lease holder id); on a shared store
+    several daemons split the clusters. NULL while no daemon has it."""
+    owned_since = UTCDateTimeField(null=True)
     updated_at = UTCDateTimeField(default=utcnow, index=True)
 
 
@@ -250,7 +254,9 @@ class Action(BaseModel):
 
 
 class DaemonLease(BaseModel):
-    """The one active daemon of a store and its heartbeat (a single row, ``key="daemon"``)."""
+    """Daemons and their heartbeats. ``key="daemon"``: the store's row (SQLite: its one
+    daemon's lease; PostgreSQL: the last heartbeat of any of its daemons); on a shared
+    PostgreSQL store also one row per daemon, ``key="daemon:<holder>"``."""
 
     id = AutoField()
     key = CharField(unique=True)

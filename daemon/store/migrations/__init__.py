@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from types import ModuleType
 
-from peewee import Database, DateTimeField, IntegerField, Model, fn
+from peewee import Database, DateTimeField, IntegerField, Model, PostgresqlDatabase, fn
 
 from daemon.core.errors import UserError
 from daemon.store.migrations import (
@@ -27,13 +27,14 @@ from daemon.store.migrations import (
     m0006_slow_runs_and_log_follow,
     m0007_who_by_the_database,
     m0008_task_tries,
+    m0009_cluster_owner,
     m0010_live_notify,
 )
 
 MIGRATIONS: tuple[ModuleType, ...] = (
     m0001_initial, m0002_runs, m0003_actions, m0004_latest_run_index,
     m0005_import_errors_and_input, m0006_slow_runs_and_log_follow, m0007_who_by_the_database,
-    m0008_task_tries, m0010_live_notify)
+    m0008_task_tries, m0009_cluster_owner, m0010_live_notify)
 LATEST_VERSION = len(MIGRATIONS)
 
 
@@ -58,8 +59,23 @@ def current_version(db: Database) -> int:
         return SchemaMigration.select(fn.MAX(SchemaMigration.version)).scalar() or 0
 
 
+MIGRATION_LOCK = 0x62617365_63616D70  # "basecamp": one upgrade at a time on PostgreSQL
+
+
 def upgrade(db: Database) -> list[int]:
-    """Apply every pending migration; returns the versions applied now."""
+    """Apply every pending migration; returns the versions applied now. On PostgreSQL
+    daemons that start together take turns (a session advisory lock): the first one
+    migrates, the others find the schema up to date."""
+    if not isinstance(db, PostgresqlDatabase):
+        return _upgrade(db)
+    db.execute_sql("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+    try:
+        return _upgrade(db)
+    finally:
+        db.execute_sql("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+
+
+def _upgrade(db: Database) -> list[int]:
     with db.bind_ctx([SchemaMigration]):
         db.create_tables([SchemaMigration])
         version = current_version(db)

@@ -195,6 +195,44 @@ def test_task_changes_before_the_run_moves_are_not_missed(store):
     assert (row.status, row.succeeded, row.total) == ("SUCCESS", 3, 3)
 
 
+def test_a_task_end_is_synced_in_the_next_cycle_before_its_run_moves(store):
+    """Airflow 3 moves a run only when its scheduler next writes it: while runs are
+    active each cycle also asks for the tasks changed since the cursor (freshness)."""
+    clock = Clock(datetime(2026, 11, 30, 9, 0, tzinfo=timezone.utc))
+    sim = simulated(store, clock)
+    sim.add_run("bc__ds.a", "manual__1", "running", TASKS)
+    sim.advance("bc__ds.a", "manual__1")
+    sync = make_sync(store, sim, stale_hours=10_000)  # the test's clock is in the past
+    sync.run()
+    clock.tick(20)
+    sync.run()  # the cursor is now past the run's last change, overlap included
+    clock.tick(2)
+    [first, *_] = sim.tasks[("bc__ds.a", "manual__1")]
+    first.state, first.end_date, first.updated_at = "success", clock(), clock()  # the run stays
+    sim.requests.clear()
+    sync.run()
+    assert run("manual__1").succeeded == 1
+    # changed runs (none), changed tasks, paused DAGs, and the questions waiting for people
+    assert sum(sim.requests.values()) == 4, sim.requests
+
+
+def test_a_change_committed_after_the_cycle_that_passed_its_stamp_is_not_missed(store):
+    """Airflow stamps ``updated_at`` before its transaction commits: a run stamped just
+    before a cycle's server time but visible only after that cycle is still found."""
+    clock = Clock(datetime(2026, 11, 30, 9, 0, tzinfo=timezone.utc))
+    sim = simulated(store, clock)
+    sync = make_sync(store, sim)
+    sync.run()
+    late = sim.add_run("bc__ds.a", "manual__late", "success", TASKS, task_state="success")
+    del sim.runs[("bc__ds.a", "manual__late")]  # stamped now, not committed yet
+    clock.tick(3)
+    sync.run()  # its cursor is 3 s past the run's stamp
+    sim.runs[("bc__ds.a", "manual__late")] = late  # the scheduler's transaction commits
+    clock.tick(1)
+    sync.run()
+    assert run("manual__late").status == "SUCCESS"
+
+
 def test_a_pause_carried_out_during_a_cycle_is_not_undone_by_it(store, sim):
     """The cycle asked Airflow which DAGs are paused just before an action paused one:
     its (older) answer must not set the workflow back to active."""

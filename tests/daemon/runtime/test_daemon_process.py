@@ -164,6 +164,7 @@ def test_a_second_daemon_says_who_holds_the_store(project, capsys):
                                 cwd=project)
         assert second.returncode == 1
         assert f"Another daemon holds this store: {socket.gethostname()} pid {first.pid}" in second.stderr
+        assert "a SQLite store has one daemon (several daemons can share a PostgreSQL store)" in second.stderr
     finally:
         stop(first)
 

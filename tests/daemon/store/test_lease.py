@@ -17,7 +17,7 @@ from peewee import Database
 from daemon.core.timefmt import utcnow
 from daemon.read.status import DaemonStatus, daemon_status
 from daemon.store.db import close_connection
-from daemon.store.lease import LEASE_KEY, Lease, StoreHeld
+from daemon.store.lease import LEASE_KEY, Lease, SharedLease, StoreHeld
 from daemon.store.models import DaemonLease
 
 STALE_AFTER = 30.0
@@ -146,3 +146,31 @@ def test_status_reads_the_heartbeat_against_the_clock(db_store: Database) -> Non
 
     assert running_after(0) and running_after(STALE_AFTER)
     assert not running_after(STALE_AFTER + 0.001)
+
+
+def shared() -> SharedLease:
+    return SharedLease(stale_after=STALE_AFTER, version="test")
+
+
+def test_on_a_shared_store_each_daemon_has_a_row_and_the_store_runs_while_one_beats(
+        db_store: Database) -> None:
+    one, two = shared(), shared()
+    one.acquire()
+    two.acquire()  # never refused: the ownership locks split the work
+    keys = {r.key for r in DaemonLease.select()}
+    assert keys == {LEASE_KEY, f"daemon:{one.holder}", f"daemon:{two.holder}"}
+    assert two.heartbeat("1 of 2 cluster(s)") and row().holder == two.holder
+    one.release()
+    assert daemon_status(STALE_AFTER).running  # two still beats
+    two.release()
+    status = daemon_status(STALE_AFTER)
+    assert not status.running and status.stopped
+
+
+def test_a_shared_store_forgets_daemons_silent_for_a_day(db_store: Database) -> None:
+    gone = shared()
+    gone.acquire()
+    DaemonLease.update(heartbeat_at=utcnow() - timedelta(days=2)).where(
+        DaemonLease.key == f"daemon:{gone.holder}").execute()
+    shared().acquire()
+    assert not DaemonLease.select().where(DaemonLease.key == f"daemon:{gone.holder}").exists()

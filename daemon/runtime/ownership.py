@@ -1,0 +1,296 @@
+"""Who does what on a store: the clusters this daemon syncs and acts on, and whether it
+runs the store-wide jobs (the spec sync, the notifier, actions that name no cluster).
+
+SQLite: one daemon per store (its lease refuses a second), so that daemon owns
+everything (:class:`SoleOwnership`).
+
+PostgreSQL: several daemons share the store and split the work (:class:`SharedOwnership`)
+with session-level advisory locks, held on one dedicated connection per daemon:
+
+- its *alive* lock (keyed by its holder id): how the others know it is alive;
+- one lock per cluster it owns, and the *store jobs* lock while it runs those.
+
+Why locks and not a lease table with heartbeats: PostgreSQL drops a session's locks the
+moment its connection ends, so the clusters of a daemon killed with -9 are free at once
+(the kernel closes its socket) instead of after a heartbeat goes stale, and a lock cannot
+be held twice, so two daemons never own one cluster, whatever their clocks say. The
+``cluster.owner`` column only reports ownership (for ``basecamp clusters``); the locks
+decide it.
+
+Fair share: every daemon computes the same assignment from the same inputs (the live
+daemons and its configured clusters) by bounded rendezvous hashing: each cluster goes to
+the daemon that ranks it highest among those with room left (at most ceil(clusters /
+daemons) each), so a join or a leave moves few clusters; the store jobs go to the
+daemon that ranks them highest.
+A daemon takes the units assigned to it once their locks are free and hands over the
+ones assigned to others (after a run sync in progress has finished). Daemons wake each
+other with NOTIFY when they join or leave, and look again every ``interval`` seconds.
+Daemons sharing a store are expected to have the same ``[[clusters]]``: a cluster only
+some of them know is assigned by each of them as if the others knew it too.
+
+A lost network: the server keeps a session's locks until it notices that the client is
+gone, so the lock session asks the server to probe it with TCP keepalives (gone after
+about 25 s). The daemon itself stops owning anything the moment a query on its lock
+connection fails, and takes its share again once it has reconnected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import select
+import threading
+from collections.abc import Callable, Collection, Sequence
+from typing import Any, Protocol
+
+import psycopg2
+from peewee import PostgresqlDatabase
+
+from daemon.core.timefmt import utcnow
+from daemon.store.lease import SHARED_KEY_PREFIX
+from daemon.store.models import Cluster, DaemonLease
+
+log = logging.getLogger(__name__)
+
+STORE_JOBS = "*store jobs*"
+"""The unit of the store-wide jobs (no cluster can be named like this: it has spaces)."""
+WAKE_CHANNEL = "basecamp_daemons"
+_KEEPALIVES = ("SET tcp_keepalives_idle = 10", "SET tcp_keepalives_interval = 5",
+               "SET tcp_keepalives_count = 3")
+_HELD_KEYS = """
+SELECT (classid::bigint << 32) | objid::bigint FROM pg_locks
+WHERE locktype = 'advisory' AND objsubid = 1 AND granted
+  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+"""
+
+
+class Ownership(Protocol):
+    def owns(self, cluster: str) -> bool:
+        """This daemon syncs the cluster, checks its health and carries out its actions."""
+        ...
+
+    def runs_store_jobs(self) -> bool:
+        """This daemon runs the spec sync, the notifier and actions that name no cluster."""
+        ...
+
+
+class SoleOwnership:
+    """The only daemon of its store (SQLite) does everything."""
+
+    def owns(self, cluster: str) -> bool:
+        return True
+
+    def runs_store_jobs(self) -> bool:
+        return True
+
+
+def lock_key(unit: str) -> int:
+    """A 63-bit advisory lock key for a unit of work or a daemon (non-negative, so that
+    ``pg_locks`` gives it back as (classid << 32) | objid)."""
+    digest = hashlib.blake2b(f"basecamp:{unit}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") & 0x7FFF_FFFF_FFFF_FFFF
+
+
+def _rank(daemon: str, unit: str) -> bytes:
+    return hashlib.blake2b(f"{daemon}\0{unit}".encode(), digest_size=8).digest()
+
+
+def assign(clusters: Collection[str], daemons: Collection[str]) -> dict[str, str]:
+    """Unit → daemon, the same on every daemon given the same inputs (see the module
+    docstring): at most ceil(clusters / daemons) clusters each; the store jobs go to
+    the daemon that ranks them highest."""
+    if not daemons:
+        return {}
+    room = -(-len(clusters) // len(daemons))
+    load = dict.fromkeys(daemons, 0)
+    assignment = {STORE_JOBS: max(daemons, key=lambda d: (_rank(d, STORE_JOBS), d))}
+    for cluster in sorted(clusters):
+        for daemon in sorted(daemons, key=lambda d: (_rank(d, cluster), d), reverse=True):
+            if load[daemon] < room:
+                assignment[cluster] = daemon
+                load[daemon] += 1
+                break
+    return assignment
+
+
+class SharedOwnership:
+    """This daemon's share of a PostgreSQL store's work (see the module docstring).
+
+    ``rebalance`` runs on one thread (``run``); ``owns`` and ``runs_store_jobs`` may be
+    asked from any. ``quiesce(cluster)`` is entered before a cluster is handed over (it
+    waits for the cluster's run sync in progress); ``on_taken(cluster)`` is told when a
+    cluster was taken (so its first sync is due now); ``on_live(holders)`` gets the live
+    daemons after each look (to hand back actions claimed by dead ones).
+    """
+
+    def __init__(self, db: PostgresqlDatabase, holder: str, clusters: Callable[[], Sequence[str]], *,
+                 interval: float, quiesce: Callable[[str], Any],
+                 on_taken: Callable[[str], None] = lambda _name: None,
+                 on_live: Callable[[set[str]], None] = lambda _live: None) -> None:
+        self.db = db
+        self.holder = holder
+        self.clusters = clusters
+        self.interval = interval
+        self.quiesce = quiesce
+        self.on_taken = on_taken
+        self.on_live = on_live
+        self._held: set[str] = set()
+        self._conn: Any = None
+        self._broken_logged = False
+        self._wake_read, self._wake_write = os.pipe()
+        """``interrupt`` writes a byte here: the thread's wait ends at once."""
+
+    # --- asked from any thread ------------------------------------------------------------
+
+    def owns(self, cluster: str) -> bool:
+        return cluster in self._held
+
+    def runs_store_jobs(self) -> bool:
+        return STORE_JOBS in self._held
+
+    def held(self) -> set[str]:
+        return set(self._held)
+
+    # --- the ownership thread ---------------------------------------------------------
+
+    def connect(self) -> None:
+        """Open the lock session and take this daemon's alive lock (raises when the
+        database cannot be reached)."""
+        params = dict(self.db.connect_params)
+        conn = psycopg2.connect(dbname=self.db.database, **params)
+        conn.autocommit = True
+        with conn.cursor() as cursor:
+            for statement in _KEEPALIVES:
+                cursor.execute(statement)
+            cursor.execute("SELECT pg_advisory_lock(%s)", (lock_key(self.holder),))
+            cursor.execute(f"LISTEN {WAKE_CHANNEL}")
+        self._conn = conn
+        self._broken_logged = False
+
+    def run(self, stop: threading.Event) -> None:
+        """Look, take and hand over until ``stop``; then hand everything over."""
+        while not stop.is_set():
+            self.step()
+            self._wait(stop)
+        self.release_all()
+
+    def step(self) -> None:
+        """One look (connecting first when needed). A lock session that failed owns
+        nothing from then on; the next step connects again."""
+        try:
+            if self._conn is None:
+                self.connect()
+                self.wake_others()
+            self.rebalance()
+        except Exception as exc:
+            if self._conn is None or self._conn.closed:
+                self._lost(exc)
+            else:  # the store, not the lock session: the locks still hold
+                log.warning("could not look at the store's daemons, trying again: %s", exc)
+
+    def _wait(self, stop: threading.Event) -> None:
+        """Until the interval has passed, another daemon joined or left, or ``stop``."""
+        conn = self._conn
+        if conn is None:
+            stop.wait(self.interval)
+            return
+        try:
+            readable, _, _ = select.select([conn, self._wake_read], [], [], self.interval)
+            if self._wake_read in readable:
+                os.read(self._wake_read, 64)
+            if conn in readable:
+                conn.poll()
+                conn.notifies.clear()
+        except (psycopg2.Error, OSError, ValueError) as exc:
+            self._lost(exc)
+
+    def interrupt(self) -> None:
+        """End the thread's current wait (to stop, or to look again now)."""
+        os.write(self._wake_write, b"x")
+
+    def _lost(self, exc: BaseException) -> None:
+        """The lock session failed: its locks may be gone, so nothing is ours now."""
+        if not self._broken_logged:
+            log.warning("lost the ownership session to the store (%s): handing every cluster "
+                        "over until it is back", exc)
+            self._broken_logged = True
+        self._held.clear()
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except psycopg2.Error:
+                pass
+        self._conn = None
+
+    def live_daemons(self) -> set[str]:
+        """The daemons holding their alive lock (this one included)."""
+        with self._conn.cursor() as cursor:
+            cursor.execute(_HELD_KEYS)
+            held = {key for (key,) in cursor.fetchall()}
+        rows = DaemonLease.select(DaemonLease.holder).where(
+            DaemonLease.key.startswith(SHARED_KEY_PREFIX) & DaemonLease.stopped_at.is_null())
+        return {row.holder for row in rows if lock_key(row.holder) in held} | {self.holder}
+
+    def rebalance(self) -> None:
+        """One look: take what is assigned to this daemon and free, hand over the rest."""
+        live = self.live_daemons()
+        self.on_live(live)
+        mine = {unit for unit, daemon in assign(self.clusters(), live).items() if daemon == self.holder}
+        for unit in sorted(self._held - mine):
+            self._hand_over(unit)
+        for unit in sorted(mine - self._held):
+            self._take(unit)
+
+    def _take(self, unit: str) -> None:
+        with self._conn.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", (lock_key(unit),))
+            (taken,) = cursor.fetchone()
+        if not taken:
+            return  # its owner has not handed it over yet: next look
+        self._held.add(unit)
+        if unit != STORE_JOBS:
+            Cluster.update(owner=self.holder, owned_since=utcnow(), updated_at=utcnow()).where(
+                Cluster.name == unit).execute()
+            self.on_taken(unit)
+        log.info("took %s", "the store jobs" if unit == STORE_JOBS else f"cluster {unit}")
+
+    def _hand_over(self, unit: str) -> None:
+        self._held.discard(unit)  # no new job starts from here on
+        with self.quiesce(unit):
+            with self._conn.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", (lock_key(unit),))
+        if unit != STORE_JOBS:
+            self._clear_owner(unit)
+        self.wake_others()
+        log.info("handed over %s", "the store jobs" if unit == STORE_JOBS else f"cluster {unit}")
+
+    def _clear_owner(self, cluster: str) -> None:
+        Cluster.update(owner=None, owned_since=None, updated_at=utcnow()).where(
+            (Cluster.name == cluster) & (Cluster.owner == self.holder)).execute()
+
+    def wake_others(self) -> None:
+        if self._conn is not None:
+            with self._conn.cursor() as cursor:
+                cursor.execute(f"NOTIFY {WAKE_CHANNEL}")
+
+    def release_all(self) -> None:
+        """Stopping: hand everything over at once and wake the others to take it. A
+        sync still running here may overlap the new owner's first one: harmless, both
+        write what Airflow said, and an older cursor written last only makes the next
+        cycle ask for a little more."""
+        held, self._held = set(self._held), set()
+        try:
+            for cluster in held - {STORE_JOBS}:
+                self._clear_owner(cluster)
+        except Exception:  # the store is gone: the owner column is only a report
+            log.warning("could not clear the cluster owners on the way out", exc_info=True)
+        if self._conn is not None:
+            try:
+                with self._conn.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock_all()")
+                    cursor.execute(f"NOTIFY {WAKE_CHANNEL}")
+                self._conn.close()
+            except psycopg2.Error:
+                pass
+            self._conn = None
