@@ -28,13 +28,15 @@ def import_errors(row: ClusterRow) -> Text:
 
 class ClustersTable(LiveTable[ClusterRow]):
     COLUMNS = (
-        Column("name", "Cluster", 14), Column("health", "Health", 13),
+        Column("name", "Cluster", 14), Column("health", "Health", 11),
         Column("airflow", "Airflow", 8), Column("api", "API", 4),
         Column("latency", "Latency", 8), Column("age", "Data age", 9),
-        Column("error", "Last error", 40), Column("imports", "Import errors", 40),
-        Column("team", "Team", 16, drop=1), Column("url", "URL", 36, drop=2),
-        Column("owner", "Daemon", 22, drop=1),
+        Column("owner", "Daemon", 16, drop=1), Column("error", "Last error", 32),
+        Column("imports", "Import errors", 40, drop=2),
+        Column("team", "Team", 16, drop=3), Column("url", "URL", 36, drop=4),
     )
+    """At 120 columns: everything up to the last error; wider, the import errors (also in
+    ``basecamp clusters``), the team and the URL."""
     SORTS = (
         Sort("name", lambda r: r.name),
         Sort("health", lambda r: ({False: 0, None: 1, True: 2}[r.healthy], r.name)),
@@ -55,5 +57,5 @@ class ClustersTable(LiveTable[ClusterRow]):
             data_age.stylize(BAD)
         error = literal(row.last_error.splitlines()[0] if row.last_error else "", WARN)
         return (Text(row.name), health(row), literal(row.airflow_version),
-                literal(row.api_version), literal(latency), data_age, error,
-                import_errors(row), literal(row.team), literal(row.url), literal(row.owner))
+                literal(row.api_version), literal(latency), data_age, literal(row.owner), error,
+                import_errors(row), literal(row.team), literal(row.url))

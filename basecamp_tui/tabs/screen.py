@@ -67,7 +67,8 @@ def summary_content(counts: dict[str, int]) -> Content:
     """``3 running · 2 failed in 24 h · …`` (the parts that are not zero): each part a
     link to what it counts (only numbers and our own words: no untrusted text in this
     markup)."""
-    parts = [f"[@click=screen.summary('{part}')][{SUMMARY_STYLES[part]}]{counts[part]} {label}[/][/]"
+    parts = [f"[@click=screen.summary('{part}')][{SUMMARY_STYLES[part]}]{counts[part]} "
+             f"{'cluster down' if part == 'down' and counts[part] == 1 else label}[/][/]"
              for part, label in SUMMARY_LABELS.items() if counts[part]]
     if not parts:
         return Content.from_markup(f"[{QUIET}]nothing running, failed, waiting or down[/]")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable
 
-from daemon.store.lease import SHARED_KEY_PREFIX
+from daemon.store.lease import LEASE_KEY, SHARED_KEY_PREFIX
 from daemon.store.models import Cluster, DaemonLease, ImportError_, SyncState
 
 FACTORY_FILE = "basecamp_dag_factory.py"
@@ -41,8 +41,8 @@ class ClusterRow:
     import_errors: tuple[ImportErrorView, ...] = ()
     """DAG files that fail to import, as the last health check saw them."""
     owner: str | None = None
-    """On a shared store: the daemon that syncs this cluster (``host:pid``), None while
-    none has it (and on a one-daemon SQLite store, whose daemon syncs every cluster)."""
+    """The daemon that syncs this cluster (``host:pid``): on a shared store the one that
+    owns it, on a one-daemon store its daemon; None while no daemon runs it."""
 
     @property
     def key(self) -> str:
@@ -76,16 +76,27 @@ def list_clusters() -> list[ClusterRow]:
     for row in ImportError_.select().order_by(ImportError_.filename):
         errors.setdefault(row.cluster, []).append(ImportErrorView(
             row.filename, last_line(row.stack_trace), row.stack_trace, row.timestamp))
-    daemons = {lease.holder: f"{lease.hostname}:{lease.pid}" for lease in DaemonLease.select().where(
-        DaemonLease.key.startswith(SHARED_KEY_PREFIX) & DaemonLease.stopped_at.is_null())}
+    owner_of = _owners()
     return [
         ClusterRow(row.name, row.team, row.url, row.environment,
                    row.detected_api_version or row.api_version, row.airflow_version,
                    row.healthy, row.last_ok_at, row.last_error, row.latency_ms,
                    synced.get(row.name), row.dag_name_prefix,
-                   tuple(errors.get(row.name, ())), daemons.get(row.owner or ""))
+                   tuple(errors.get(row.name, ())), owner_of(row.owner))
         for row in Cluster.select().where(Cluster.configured == True).order_by(Cluster.name)  # noqa: E712
     ]
+
+
+def _owners() -> Callable[[str | None], str | None]:
+    """``host:pid`` of the daemon syncing a cluster, from its ``cluster.owner``. A store
+    with one daemon (SQLite) names no owner per cluster: its running daemon has them all."""
+    rows = list(DaemonLease.select().where(DaemonLease.stopped_at.is_null()))
+    shared = {row.holder: f"{row.hostname}:{row.pid}" for row in rows
+              if row.key.startswith(SHARED_KEY_PREFIX)}
+    if shared:
+        return lambda owner: shared.get(owner or "")
+    sole = next((f"{row.hostname}:{row.pid}" for row in rows if row.key == LEASE_KEY), None)
+    return lambda _owner: sole
 
 
 def last_line(stack_trace: str) -> str:

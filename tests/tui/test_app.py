@@ -488,7 +488,7 @@ async def test_the_summary_counts_and_filters_when_chosen(make_app):
         await loaded(pilot)
         main = app.main
         summary = str(main.query_one("#summary").render())
-        assert summary == "1 running · 1 failed in 24 h · 1 paused · 1 clusters down"
+        assert summary == "1 running · 1 failed in 24 h · 1 paused · 1 cluster down"
         main.action_summary("failed")
         await pilot.pause()
         assert main.active_tab == "runs" and main.runs.failed_only
