@@ -69,22 +69,21 @@ async def test_brackets_switch_the_try_shown(data: Any) -> None:
         await settle(pilot)
         await select(pilot, 2)  # transform[1], try 2
         tasks = app.screen.query_one("#run-tasks", DataTable)
-        assert list(view(app).lines) == ["second try runs"]
+        # a busy machine may need more than a settle for the log's load: wait for it
+        await pilot_until(pilot, lambda: list(view(app).lines) == ["second try runs"])
         assert "try 2 of 2" in title(app)
         await pilot.press("left_square_bracket")
-        await settle(pilot)
-        assert list(view(app).lines) == ["first try failed"]
+        await pilot_until(pilot, lambda: list(view(app).lines) == ["first try failed"])
         assert "try 1 of 2" in title(app)
         assert str(tasks.get_row_at(2)[2]) == "1/2"
         await pilot.press("left_square_bracket")  # there is no try 0
         await settle(pilot)
         assert "try 1 of 2" in title(app)
         await pilot.press("l")  # fetches the try shown
-        await settle(pilot)
+        await pilot_until(pilot, lambda: Action.select().exists())
         assert Action.get().params == {"task_id": "transform", "try_number": 1, "map_index": 1}
         await pilot.press("right_square_bracket")
-        await settle(pilot)
-        assert list(view(app).lines) == ["second try runs"]
+        await pilot_until(pilot, lambda: list(view(app).lines) == ["second try runs"])
         assert str(tasks.get_row_at(2)[2]) == "2"
 
 
