@@ -237,7 +237,9 @@ class SharedOwnership:
         live = self.live_daemons()
         self.on_live(live)
         mine = {unit for unit, daemon in assign(self.clusters(), live).items() if daemon == self.holder}
-        for unit in sorted(self._held - mine):
+        leaving = sorted(self._held - mine)
+        self._held -= set(leaving)  # no new job starts on any of them from here on
+        for unit in leaving:  # so the waits for syncs in progress overlap
             self._hand_over(unit)
         for unit in sorted(mine - self._held):
             self._take(unit)
@@ -256,7 +258,7 @@ class SharedOwnership:
         log.info("took %s", "the store jobs" if unit == STORE_JOBS else f"cluster {unit}")
 
     def _hand_over(self, unit: str) -> None:
-        self._held.discard(unit)  # no new job starts from here on
+        """Unlock a unit already out of ``_held`` once its sync in progress ended."""
         with self.quiesce(unit):
             with self._conn.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_unlock(%s)", (lock_key(unit),))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from peewee import Field, Model
+from peewee import Field, Model, PostgresqlDatabase
 
 
 @dataclass(frozen=True)
@@ -24,8 +24,21 @@ class Statement:
     rows: list[tuple[Any, ...]]
 
     def execute(self) -> None:
-        if self.rows:
-            self.model._meta.database.cursor().executemany(self.sql, self.rows)
+        if not self.rows:
+            return
+        database = self.model._meta.database
+        cursor = database.cursor()
+        if isinstance(getattr(database, "obj", database), PostgresqlDatabase):
+            # psycopg2's executemany is one round trip a row; pages of statements are few
+            from psycopg2.extras import execute_batch  # there whenever PostgreSQL is
+
+            execute_batch(cursor, self.sql, self.rows, page_size=PAGE_ROWS)
+        else:
+            cursor.executemany(self.sql, self.rows)
+
+
+PAGE_ROWS = 500
+"""Rows per round trip to PostgreSQL."""
 
 
 def _fields(model: type[Model], names: Iterable[str]) -> list[Field]:
