@@ -68,6 +68,7 @@ from daemon.runtime.components import (
     build_components,
 )
 from daemon.runtime.ownership import (
+    STOP_QUIESCE_SECONDS,
     STORE_JOBS,
     Ownership,
     SharedOwnership,
@@ -89,8 +90,8 @@ NOTIFY_INTERVAL_SECONDS = 5.0
 STOP_GRACE_SECONDS = 8.0
 """SIGTERM: how long in-flight actions may take to finish (systemd allows 10 s)."""
 RECOVER_AFTER = timedelta(seconds=5)
-QUIESCE_SECONDS = 10.0
-"""Handing a cluster over waits this long at most for its run sync in progress."""
+"""A shared store's action claimed by a daemon that is gone goes back to the queue once
+the claim is this old (see ``_recover_from_the_dead``)."""
 _SignalHandler = Callable[[int, Any], Any] | int | None
 
 
@@ -237,11 +238,11 @@ class Daemon:
         return self.ownership.runs_store_jobs() if cluster is None else self.ownership.owns(cluster)
 
     @contextmanager
-    def _quiesce(self, unit: str) -> Iterator[None]:
-        """Before a unit is handed over: wait (a while) for its sync in progress."""
+    def _quiesce(self, unit: str, timeout: float) -> Iterator[None]:
+        """Before a unit is handed over: wait up to ``timeout`` s for its sync in progress."""
         worker = self.workers.get(unit)
         lock = self.spec_lock if unit == STORE_JOBS else worker.lock if worker else None
-        locked = lock is not None and lock.acquire(timeout=QUIESCE_SECONDS)
+        locked = lock is not None and lock.acquire(timeout=timeout)
         try:
             yield
         finally:
@@ -270,7 +271,7 @@ class Daemon:
         if isinstance(self.ownership, SharedOwnership):
             self.ownership.interrupt()
         if self._ownership_thread is not None:
-            self._ownership_thread.join(QUIESCE_SECONDS + 5)
+            self._ownership_thread.join(STOP_QUIESCE_SECONDS + 5)
 
     # --- jobs -------------------------------------------------------------------------
 

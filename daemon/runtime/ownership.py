@@ -41,6 +41,7 @@ import logging
 import os
 import select
 import threading
+import time
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, Protocol
 
@@ -56,6 +57,10 @@ log = logging.getLogger(__name__)
 STORE_JOBS = "*store jobs*"
 """The unit of the store-wide jobs (no cluster can be named like this: it has spaces)."""
 WAKE_CHANNEL = "basecamp_daemons"
+QUIESCE_SECONDS = 10.0
+"""Handing a unit over waits this long at most for its sync in progress."""
+STOP_QUIESCE_SECONDS = 2.0
+"""Stopping waits this long at most for all of them together."""
 _KEEPALIVES = ("SET tcp_keepalives_idle = 10", "SET tcp_keepalives_interval = 5",
                "SET tcp_keepalives_count = 3")
 _HELD_KEYS = """
@@ -118,14 +123,14 @@ class SharedOwnership:
     """This daemon's share of a PostgreSQL store's work (see the module docstring).
 
     ``rebalance`` runs on one thread (``run``); ``owns`` and ``runs_store_jobs`` may be
-    asked from any. ``quiesce(cluster)`` is entered before a cluster is handed over (it
-    waits for the cluster's run sync in progress); ``on_taken(cluster)`` is told when a
+    asked from any. ``quiesce(unit, timeout)`` is entered before a unit is handed over (it
+    waits up to ``timeout`` seconds for the unit's sync in progress); ``on_taken(cluster)`` is told when a
     cluster was taken (so its first sync is due now); ``on_live(holders)`` gets the live
     daemons after each look (to hand back actions claimed by dead ones).
     """
 
     def __init__(self, db: PostgresqlDatabase, holder: str, clusters: Callable[[], Sequence[str]], *,
-                 interval: float, quiesce: Callable[[str], Any],
+                 interval: float, quiesce: Callable[[str, float], Any],
                  on_taken: Callable[[str], None] = lambda _name: None,
                  on_live: Callable[[set[str]], None] = lambda _live: None) -> None:
         self.db = db
@@ -259,7 +264,7 @@ class SharedOwnership:
 
     def _hand_over(self, unit: str) -> None:
         """Unlock a unit already out of ``_held`` once its sync in progress ended."""
-        with self.quiesce(unit):
+        with self.quiesce(unit, QUIESCE_SECONDS):
             with self._conn.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_unlock(%s)", (lock_key(unit),))
         if unit != STORE_JOBS:
@@ -277,11 +282,15 @@ class SharedOwnership:
                 cursor.execute(f"NOTIFY {WAKE_CHANNEL}")
 
     def release_all(self) -> None:
-        """Stopping: hand everything over at once and wake the others to take it. A
-        sync still running here may overlap the new owner's first one: harmless, both
-        write what Airflow said, and an older cursor written last only makes the next
-        cycle ask for a little more."""
+        """Stopping: hand everything over and wake the others to take it, after the syncs
+        in progress ended (at most ``STOP_QUIESCE_SECONDS`` together: a daemon stops
+        within systemd's 10 s). Two syncs of one cluster at once could both see a run
+        fail and both raise its event."""
         held, self._held = set(self._held), set()
+        deadline = time.monotonic() + STOP_QUIESCE_SECONDS
+        for unit in held:  # a sync still writing would race the new owner's first one
+            with self.quiesce(unit, max(0.0, deadline - time.monotonic())):
+                pass
         try:
             for cluster in held - {STORE_JOBS}:
                 self._clear_owner(cluster)

@@ -47,7 +47,7 @@ class Member:
         self.lease.acquire()
         self.recovered: list[set[str]] = []
         self.ownership = SharedOwnership(db, self.lease.holder, lambda: clusters, interval=0.2,
-                                         quiesce=lambda _unit: contextlib.nullcontext(),
+                                         quiesce=lambda _unit, _timeout: contextlib.nullcontext(),
                                          on_live=self.recovered.append)
         self.ownership.connect()
 
