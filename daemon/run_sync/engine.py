@@ -26,11 +26,12 @@ that duration (``daemon/run_sync/slow.py``): store queries only, no request.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Callable
+from typing import Any, Callable
 
-from peewee import Database
+from peewee import Database, fn
 
 from daemon.airflow import (
     AirflowClient,
@@ -93,6 +94,22 @@ class Fetched:
     """Tasks waiting for a person (Airflow ≥ 3.1, while runs are active)."""
 
 
+@dataclass(frozen=True)
+class TeamRows:
+    """The team's workflows as a cycle read them: their names and ``updated_at`` stamps."""
+
+    version: tuple[Any, ...]
+    """(MAX(updated_at), COUNT) of the team's rows when they were read."""
+    read_at: float
+    known: set[str]
+    stamps: dict[int, datetime]
+
+
+TEAM_ROWS_MAX_AGE = 60.0
+"""Seconds a cycle reuses the team's rows read by an earlier one while their version is
+unchanged (a row written with an older stamp than the newest is read within this)."""
+
+
 class RunSync:
     """Run sync of one cluster into the store."""
 
@@ -115,6 +132,11 @@ class RunSync:
         self.clock = clock
         self.slow = slow
         self.key = f"runs:{cluster.name}"
+        self._team: TeamRows | None = None
+        """Reused while unchanged: an idle cycle then reads none of the team's rows."""
+        self._paused_written: tuple[tuple[Any, ...], frozenset[str]] | None = None
+        """The team's version and Airflow's paused DAGs the pause states were last written
+        for: unchanged, there is nothing to write."""
 
     def dataset_of(self, dag_id: str, known: set[str]) -> str | None:
         """The dataset a DAG belongs to, or None when the DAG is not managed by basecamp."""
@@ -127,8 +149,8 @@ class RunSync:
     def run(self) -> RunSyncReport:
         started = self.clock()
         report = RunSyncReport(cluster=self.cluster.name)
-        known = self._known()
-        before = self._workflow_stamps()
+        team = self._team_rows()
+        known, before = team.known, team.stamps
         try:
             fetched = self._fetch(started, known)
         except BasecampError as exc:
@@ -153,9 +175,11 @@ class RunSync:
             events += flag_slow_runs(self.cluster.name, finished.succeeded, self.slow, now)
             refresh_usual(finished.datasets, self.slow, now)
             report.runs_written = written
-            dag_ids = {dag_id_for(self.cluster.dag_name_prefix, name): name for name in known}
-            report.pause_changes = write_pause_states(self.cluster.team, dag_ids, fetched.paused,
-                                                      now, unchanged_since=before)
+            paused = (team.version, frozenset(fetched.paused))
+            if paused != self._paused_written:
+                dag_ids = {dag_id_for(self.cluster.dag_name_prefix, name): name for name in known}
+                report.pause_changes = write_pause_states(self.cluster.team, dag_ids, fetched.paused,
+                                                          now, unchanged_since=before)
             if fetched.hitl is not None:
                 events += write_hitl(self.cluster.name, fetched.hitl,
                                      lambda dag_id: self.dataset_of(dag_id, known), now)
@@ -164,6 +188,7 @@ class RunSync:
             state = sync_state(self.key)
             state.cursor = fetched.cursor.isoformat()
             state.save()
+        self._paused_written = paused  # committed
         report.tries_written = self._sync_tries()
         return report
 
@@ -178,6 +203,18 @@ class RunSync:
             return 0
         with self.db.atomic():
             return write_tries(fetched, self.clock())
+
+    def _team_rows(self) -> TeamRows:
+        """The team's workflows, read again only when their version moved (or the last
+        read is TEAM_ROWS_MAX_AGE old): one index look-up on an idle cycle."""
+        version = tuple(Workflow.select(fn.MAX(Workflow.updated_at), fn.COUNT(Workflow.id))
+                        .where(Workflow.team == self.cluster.team).tuples()[0])
+        cached = self._team
+        if (cached is None or cached.version != version
+                or time.monotonic() - cached.read_at > TEAM_ROWS_MAX_AGE):
+            cached = self._team = TeamRows(version, time.monotonic(), self._known(),
+                                           self._workflow_stamps())
+        return cached
 
     def _workflow_stamps(self) -> dict[int, datetime]:
         """The team's workflows as the cycle begins (id → updated_at): one that changes

@@ -9,6 +9,7 @@ import pytest
 
 from daemon.airflow import AirflowClient
 from daemon.core.config import ClusterConfig
+from daemon.core.timefmt import utcnow
 from daemon.run_sync import RunSync
 from daemon.spec_store import MemorySpecStore
 from daemon.spec_sync import SpecSync
@@ -128,6 +129,33 @@ def test_pause_state_comes_from_airflow(store, sim):
     sync.run()
     code_b = Workflow.get((Workflow.dataset_name == "ds.b") & (Workflow.source_type == "code"))
     assert code_b.status == "active" and code_b.next_run is not None
+
+
+def test_an_idle_cycle_writes_no_pause_states_until_airflow_or_the_store_moves(store, sim, monkeypatch):
+    """A team of 2,000 workflows made every idle cycle read and compare them all; now an
+    unchanged store and an unchanged list of paused DAGs skip that."""
+    from daemon.run_sync import engine
+
+    calls = []
+    real = engine.write_pause_states
+    monkeypatch.setattr(engine, "write_pause_states", lambda *a, **k: calls.append(1) or real(*a, **k))
+    sync = make_sync(store, sim)
+    for _ in range(2):  # the first write moves the store: the second cycle looks once more
+        sync.run()
+    settled = len(calls)
+    sync.run()
+    sync.run()
+    assert len(calls) == settled
+    sim.dags["bc__ds.a"] = True  # paused in Airflow's UI
+    sync.run()
+    assert len(calls) == settled + 1 and Workflow.get(Workflow.dataset_name == "ds.a").status == "paused"
+    sync.run()  # its own write moved the store: one more look, nothing to change
+    sync.run()
+    assert len(calls) == settled + 2
+    Workflow.update(status="active", is_paused=False, updated_at=utcnow()).where(
+        Workflow.dataset_name == "ds.a").execute()  # someone else's write to the store
+    sync.run()
+    assert len(calls) == settled + 3 and Workflow.get(Workflow.dataset_name == "ds.a").status == "paused"
 
 
 def test_a_dead_cluster_loses_nothing_and_leaves_no_gap(store, sim):
