@@ -1,7 +1,7 @@
 """Freshness against a real Airflow 3: delay from a task instance's end (Airflow's
 ``end_date``) to the store showing it finished, with the run sync every 5 s (the default).
 
-    .venv/bin/python bench/freshness.py [--runs 8] [--interval 5] [--split]
+    .venv/bin/python bench/freshness.py [--runs 8] [--interval 5] [--airflow-db postgres] [--split]
 
 Starts ``airflow standalone`` 3.3.2 on loopback (installed into a cached venv on first
 use, see tests/airflow_server.py), a DAG built by the DAG factory from one spec, triggers
@@ -17,14 +17,18 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 
 from daemon.airflow import AirflowClient  # noqa: E402
 from daemon.core.config import ClusterConfig  # noqa: E402
@@ -35,6 +39,7 @@ from daemon.store.clusters import upsert_clusters  # noqa: E402
 from daemon.store.db import open_store  # noqa: E402
 from daemon.store.models import Run, TaskInstance  # noqa: E402
 from tests.airflow_server import AIRFLOW3_VERSION, start_airflow, wait_for_dag  # noqa: E402
+from tests.pgserver import create_database, start_postgres, stop_postgres  # noqa: E402
 from tests.specs import spec_yaml  # noqa: E402
 
 FINISHED = ("success", "failed", "skipped", "upstream_failed")
@@ -45,17 +50,41 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
+@contextmanager
+def airflow_database(kind: str, tmp: Path) -> Iterator[dict[str, str]]:
+    """Airflow's own metadata database: standalone's SQLite (its writers wait for each
+    other up to 5 s), or a throwaway PostgreSQL as production Airflow runs on (its
+    drivers, psycopg2 and asyncpg, installed beside the Airflow venv for this run)."""
+    if kind == "sqlite":
+        yield {}
+        return
+    drivers = tmp / "airflow-pg-drivers"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--target", str(drivers),
+                    "asyncpg", "psycopg2-binary"], check=True)
+    url, server = start_postgres()
+    try:
+        database = create_database(url).split("://", 1)[1]
+        yield {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://{database}",
+               "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": f"postgresql+asyncpg://{database}",
+               "PYTHONPATH": str(drivers)}
+    finally:
+        stop_postgres(server)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=8)
     parser.add_argument("--interval", type=float, default=5.0)
+    parser.add_argument("--airflow-db", choices=("sqlite", "postgres"), default="sqlite",
+                        help="Airflow's own metadata database (standalone's default: sqlite)")
     parser.add_argument("--split", action="store_true",
                         help="also watch Airflow's API every 0.2 s to split the delay (adds load to Airflow)")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, airflow_database(args.airflow_db, Path(tmp)) as db_env:
         server = start_airflow(AIRFLOW3_VERSION, Path(tmp) / "dags", {
-            "BASECAMP_DAG_PREFIX": "bc", "BASECAMP_TEAM": "@bench", "BASECAMP_DEMO_TASK_SECONDS": "1"})
+            "BASECAMP_DAG_PREFIX": "bc", "BASECAMP_TEAM": "@bench", "BASECAMP_DEMO_TASK_SECONDS": "1",
+            **db_env})
         try:
             (server.spec_dir / "code").mkdir(parents=True, exist_ok=True)
             (server.spec_dir / "code" / "fresh.yaml").write_bytes(spec_yaml("bench.fresh", team="@bench"))
