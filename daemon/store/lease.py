@@ -5,8 +5,8 @@ SQLite (:class:`Lease`): one active daemon per store. The lease is one row. A da
 takes it when there is none, when its holder stopped cleanly, or when the holder's
 heartbeat is older than ``stale_after`` seconds (the holder died); the take-over is a
 compare-and-set on (holder, heartbeat_at), so two daemons starting at once cannot both
-win. A daemon whose heartbeat update finds another
-holder has lost the store and must stop. Readers ask ``daemon.read.status``.
+win. A daemon whose heartbeat update finds another holder has lost the store and must
+stop. Readers ask ``daemon.read.status``.
 
 PostgreSQL (:class:`SharedLease`): several daemons share the store and split its work
 (``daemon.runtime.ownership``). Each has a row of its own (``daemon:<holder>``: who it is,
