@@ -1,6 +1,7 @@
 """Dashboard benchmark on a big store: 10,000 workflows, 100,000 runs (1,000 running).
 
     .venv/bin/python bench/dashboard.py [--workflows 10000] [--runs 100000] [--running 1000]
+                                        [--store FILE.db | --postgres]
 
 Runs the app headless (Textual's test driver, 120×40) and prints five figures against
 their targets: time to first rows painted (≤ 1.5 s), filter keystroke to repaint
@@ -27,6 +28,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -43,6 +46,7 @@ from basecamp_tui.app import BasecampApp  # noqa: E402
 from daemon.core.config import parse_config  # noqa: E402
 from daemon.store.db import open_store  # noqa: E402
 from daemon.store.models import Run, database_proxy, utcnow  # noqa: E402
+from tests.pgserver import create_database, start_postgres, stop_postgres  # noqa: E402
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -103,8 +107,8 @@ async def type_key(app: BasecampApp, pilot: object, probe: Probe, key: str, expe
     return probe.painted - probe.sent, probe.painted - probe.changed
 
 
-async def measure(db_path: Path, changes: int) -> dict[str, float]:
-    config = parse_config(f'[database]\nurl = "sqlite:///{db_path}"\n', None)
+async def measure(url: str, changes: int) -> dict[str, float]:
+    config = parse_config(f'[database]\nurl = "{url}"\n', None)
     start = time.perf_counter()
     app = BasecampApp(config)
     probe = Probe(app)
@@ -182,6 +186,20 @@ async def measure(db_path: Path, changes: int) -> dict[str, float]:
     return figures
 
 
+@contextmanager
+def store_url(args: argparse.Namespace, tmp: Path) -> Iterator[tuple[str, bool]]:
+    """The store's URL and whether it needs seeding."""
+    if not args.postgres:
+        db_path = args.store or tmp / "bench.db"
+        yield f"sqlite:///{db_path}", not db_path.exists()
+        return
+    server_url, server = start_postgres()
+    try:
+        yield create_database(server_url), True
+    finally:
+        stop_postgres(server)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workflows", type=int, default=10_000)
@@ -189,18 +207,18 @@ def main() -> None:
     parser.add_argument("--running", type=int, default=1_000)
     parser.add_argument("--changes", type=int, default=30, help="store changes timed")
     parser.add_argument("--store", type=Path, help="reuse (or create) this SQLite file")
+    parser.add_argument("--postgres", action="store_true",
+                        help="a throwaway PostgreSQL store instead (started on loopback, seeded)")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as tmp:
-        db_path = args.store or Path(tmp) / "bench.db"
-        fresh = not db_path.exists()
-        db = open_store(f"sqlite:///{db_path}")
+    with tempfile.TemporaryDirectory() as tmp, store_url(args, Path(tmp)) as (url, fresh):
+        db = open_store(url)
         if fresh:
             print(f"seeding {args.workflows:,} workflows, {args.runs:,} runs "
                   f"({args.running:,} running)…", file=sys.stderr)
             seed(args.workflows, args.runs, args.running, datetime.now(timezone.utc))
         db.close()
-        figures = asyncio.run(measure(db_path, args.changes))
+        figures = asyncio.run(measure(url, args.changes))
     print(f"first rows painted     {figures['first_rows_s']:.2f} s   (target ≤ 1.5 s)")
     print(f"filter keystroke       median {figures['filter_median_ms']:.0f} ms, "
           f"max {figures['filter_max_ms']:.0f} ms   (target ≤ 100 ms; keypress → frame)")
