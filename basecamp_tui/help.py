@@ -21,6 +21,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
+from basecamp_tui.keys import bound_keys
 from basecamp_tui.screens import grid, run_detail, workflow_detail
 from basecamp_tui.tabs.base import LiveTable
 from basecamp_tui.tabs.screen import TABS, VIEW_BINDINGS, MainScreen
@@ -51,13 +52,10 @@ DETAILS = (
 
 def key_rows(app: Any, bindings: Iterable[Binding]) -> list[tuple[str, str]]:
     """(keys, what they do) per action, keys after the remaps, in binding order."""
-    remapped = dict(app.config.ui.keys)
     rows: dict[str, tuple[list[str], str]] = {}
     for binding in bindings:
-        keys = remapped.get(binding.id, binding.key) if binding.id else binding.key
         shown, _what = rows.setdefault(binding.action, ([], binding.tooltip or binding.description))
-        for key in keys.split(","):
-            display = app.get_key_display(binding.with_key(key.strip()))
+        for display in bound_keys(app, binding):
             if display not in shown:
                 shown.append(display)
     return [(" ".join(keys), what) for keys, what in rows.values()]
