@@ -45,7 +45,6 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, Protocol
 
-import psycopg2
 from peewee import PostgresqlDatabase
 
 from daemon.core.timefmt import utcnow
@@ -88,6 +87,14 @@ class SoleOwnership:
 
     def runs_store_jobs(self) -> bool:
         return True
+
+
+def _psycopg2() -> Any:
+    """psycopg2, only there with PostgreSQL (``basecamp[postgres]``): a SQLite install,
+    whose daemon never shares, must import this module without it."""
+    import psycopg2
+
+    return psycopg2
 
 
 def lock_key(unit: str) -> int:
@@ -163,7 +170,7 @@ class SharedOwnership:
         """Open the lock session and take this daemon's alive lock (raises when the
         database cannot be reached)."""
         params = dict(self.db.connect_params)
-        conn = psycopg2.connect(dbname=self.db.database, **params)
+        conn = _psycopg2().connect(dbname=self.db.database, **params)
         conn.autocommit = True
         with conn.cursor() as cursor:
             for statement in _KEEPALIVES:
@@ -207,7 +214,7 @@ class SharedOwnership:
             if conn in readable:
                 conn.poll()
                 conn.notifies.clear()
-        except (psycopg2.Error, OSError, ValueError) as exc:
+        except (_psycopg2().Error, OSError, ValueError) as exc:
             self._lost(exc)
 
     def interrupt(self) -> None:
@@ -224,7 +231,7 @@ class SharedOwnership:
         if self._conn is not None:
             try:
                 self._conn.close()
-            except psycopg2.Error:
+            except _psycopg2().Error:
                 pass
         self._conn = None
 
@@ -302,6 +309,6 @@ class SharedOwnership:
                     cursor.execute("SELECT pg_advisory_unlock_all()")
                     cursor.execute(f"NOTIFY {WAKE_CHANNEL}")
                 self._conn.close()
-            except psycopg2.Error:
+            except _psycopg2().Error:
                 pass
             self._conn = None
