@@ -168,9 +168,10 @@ class RunSync:
             written, events = write_runs(
                 self.cluster.name, fetched.runs + fetched.refreshed, fetched.tasks,
                 fetched.vanished, known, self.dataset_of, now, seen_at=fetched.cursor,
-                finished=finished,
+                finished=finished, fetched_from=started,
             )
-            written += write_task_changes(self.cluster.name, fetched.active_tasks, now)
+            written += write_task_changes(self.cluster.name, fetched.active_tasks, now,
+                                          fetched_from=started)
             # judged against the usual duration before this cycle's successes move it
             events += flag_slow_runs(self.cluster.name, finished.succeeded, self.slow, now)
             refresh_usual(finished.datasets, self.slow, now)

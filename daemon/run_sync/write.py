@@ -34,12 +34,16 @@ def write_runs(
     *,
     seen_at: datetime,
     finished: Finished | None = None,
+    fetched_from: datetime | None = None,
 ) -> tuple[int, list[dict[str, Any]]]:
     """Upsert runs (and the tasks fetched for them); returns rows written and events.
 
     ``seen_at`` is the server's time when this cycle's listing began: a run's
     ``last_seen_at`` is in the server's clock, so it can bound the next task query.
-    ``finished`` (when given) collects the runs that succeeded here, for the slow check."""
+    ``finished`` (when given) collects the runs that succeeded here, for the slow check.
+    ``fetched_from`` (our clock when the fetch began): a run written after it by someone
+    else (an action Airflow just confirmed, e.g. a stop) is newer than what this cycle
+    read, and is left for the next cycle instead of being set back."""
     existing = {
         (row.dag_id, row.dag_run_id): row
         for row in Run.select().where(
@@ -53,6 +57,8 @@ def write_runs(
             continue
         key = (info.dag_id, info.dag_run_id)
         previous = existing.get(key)
+        if _written_since(previous, fetched_from):
+            continue
         values = _run_values(info, dataset, previous.status if previous else None)
         if previous is None:
             row = Run.create(cluster=cluster, dag_id=info.dag_id, dag_run_id=info.dag_run_id,
@@ -79,16 +85,17 @@ def write_runs(
 
 
 def write_task_changes(
-    cluster: str, tasks: dict[RunKey, list[TaskInstanceInfo]], now: datetime
+    cluster: str, tasks: dict[RunKey, list[TaskInstanceInfo]], now: datetime,
+    fetched_from: datetime | None = None,
 ) -> int:
     """Write changed task instances of stored runs whose run row did not change (Airflow 2
     does not move a run when a task starts), with the progress they imply; returns the
-    runs written."""
+    runs written. ``fetched_from`` as in :func:`write_runs`."""
     written = 0
     for (dag_id, dag_run_id), changed in tasks.items():
         row = Run.get_or_none((Run.cluster == cluster) & (Run.dag_id == dag_id)
                               & (Run.dag_run_id == dag_run_id))
-        if row is None:
+        if row is None or _written_since(row, fetched_from):
             continue
         values = _write_tasks(row.id, changed, now)
         changes = {k: v for k, v in values.items() if getattr(row, k) != v}
@@ -112,6 +119,10 @@ def write_confirmed_run(now: datetime, cluster: str, dataset: str, info: DagRunI
         except IntegrityError:  # the run sync inserted it meanwhile: now it is an update
             if attempt:
                 raise
+
+
+def _written_since(row: Run | None, fetched_from: datetime | None) -> bool:
+    return row is not None and fetched_from is not None and row.updated_at > fetched_from
 
 
 def _run_values(info: DagRunInfo, dataset: str, previous_status: str | None) -> dict[str, Any]:

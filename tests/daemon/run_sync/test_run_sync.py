@@ -284,3 +284,33 @@ def test_a_pause_carried_out_during_a_cycle_is_not_undone_by_it(store, sim):
     assert Workflow.get((Workflow.dataset_name == "ds.a") & (Workflow.source_type == "code")).status == "paused"
     assert make_sync(store, sim).run().ok  # the next cycle agrees
     assert Workflow.get((Workflow.dataset_name == "ds.a") & (Workflow.source_type == "code")).is_paused
+
+
+def test_a_stop_confirmed_during_a_cycle_is_not_undone_by_it(store, sim):
+    """The cycle listed the run as running just before a stop action wrote the run
+    Airflow confirmed failed: its older answer must not set the run back to STOPPING."""
+    import httpx
+
+    from daemon.run_sync.write import write_confirmed_run
+
+    sim.add_run("bc__ds.a", "manual__1", "running", TASKS)
+    make_sync(store, sim).run()
+    Run.update(status="STOPPING").execute()
+    sim.touch(sim.runs[("bc__ds.a", "manual__1")])
+    transport = sim.transport()
+    stopper = AirflowClient(CLUSTER, transport=transport, sleep=lambda s: None)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        answer = transport.handle_request(request)
+        if request.method == "GET" and request.url.path == "/api/v2/dags/~/dagRuns":
+            # the stop action, between the listing and the write
+            stopped = stopper.set_dag_run_state("bc__ds.a", "manual__1", "failed")
+            write_confirmed_run(utcnow(), "sim", "ds.a", stopped)
+        return answer
+
+    sync = make_sync(store, sim)
+    sync.client = AirflowClient(CLUSTER, transport=httpx.MockTransport(handler), sleep=lambda s: None)
+    assert sync.run().ok
+    assert run("manual__1").status == "STOPPED"
+    assert make_sync(store, sim).run().ok  # the next cycle agrees
+    assert run("manual__1").status == "STOPPED"
