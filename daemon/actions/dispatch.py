@@ -36,6 +36,7 @@ from concurrent.futures import TimeoutError as FuturesTimeout
 from typing import Callable
 
 from daemon.actions.executor import LONG_KINDS, ActionExecutor
+from daemon.store.db import release_connection
 
 log = logging.getLogger(__name__)
 
@@ -144,3 +145,5 @@ class ActionDispatcher:
                 executor.execute(action)
         except Exception:
             log.exception("action %s could not be carried out", action_id)
+        finally:
+            release_connection()

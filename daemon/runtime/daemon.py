@@ -77,7 +77,7 @@ from daemon.runtime.ownership import (
 from daemon.runtime.systemd import SystemdNotifier
 from daemon.spec_sync import SpecSyncReport
 from daemon.store.clusters import upsert_clusters
-from daemon.store.db import open_store
+from daemon.store.db import open_store, release_connection
 from daemon.store.lease import SharedLease, lease_for
 from daemon.store.models import Action
 
@@ -89,6 +89,11 @@ TICK_SECONDS = 0.05
 NOTIFY_INTERVAL_SECONDS = 5.0
 STOP_GRACE_SECONDS = 8.0
 """SIGTERM: how long in-flight actions may take to finish (systemd allows 10 s)."""
+STORE_CONNECTIONS = 16
+"""PostgreSQL: the most connections a daemon holds (a pool its threads share; each job
+hands its connection back). A few threads keep one: the main loop, the heartbeat and
+the cluster-ownership thread; cluster syncs, health checks, actions and the notifier
+take turns with the rest. Unused on SQLite (a connection per thread, no server)."""
 RECOVER_AFTER = timedelta(seconds=5)
 """A shared store's action claimed by a daemon that is gone goes back to the queue once
 the claim is this old (see ``_recover_from_the_dead``)."""
@@ -108,7 +113,7 @@ class Daemon:
     def __init__(self, config: Config, *, config_path: str | None = None,
                  systemd: SystemdNotifier | None = None) -> None:
         self.config_path = config_path
-        self.db = open_store(config.database.url)
+        self.db = open_store(config.database.url, max_connections=STORE_CONNECTIONS)
         self.systemd = systemd or SystemdNotifier()
         self.lease = lease_for(self.db, config.daemon.stale_after_seconds, basecamp_version())
         self.stop = threading.Event()
@@ -304,6 +309,8 @@ class Daemon:
         except Exception:  # a bug in one cycle must not end the daemon
             log.exception("%s failed", key)
             return None
+        finally:
+            release_connection()
 
     def sync_specs(self, *, allow_mass_removal: bool = False) -> SpecSyncReport:
         with self.spec_lock:
@@ -331,7 +338,10 @@ class Daemon:
         """The cluster's health (None: another daemon owns it)."""
         if not self.ownership.owns(worker.config.name):
             return None
-        return check_cluster(worker.config.name, worker.client, utcnow())
+        try:
+            return check_cluster(worker.config.name, worker.client, utcnow())
+        finally:
+            release_connection()
 
     def check_health(self) -> list[bool | None]:
         futures = [w.pool.submit(self._check_one, w) for w in self.workers.values()]

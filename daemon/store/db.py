@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from peewee import Database, PostgresqlDatabase, SqliteDatabase
+from peewee import Database, SqliteDatabase
+from playhouse.pool import PooledDatabase, PooledPostgresqlDatabase
 
 from daemon.core.errors import ConfigError, UserError
 from daemon.store import migrations
@@ -34,19 +35,31 @@ class StoreSqliteDatabase(SqliteDatabase):
         super().begin(lock_type or "IMMEDIATE")
 
 
-class StorePostgresqlDatabase(PostgresqlDatabase):
+POOL_STALE_SECONDS = 300
+"""An idle pooled connection older than this is closed instead of reused."""
+POOL_WAIT_SECONDS = 60
+"""How long a thread waits for a connection of a full pool before its job fails."""
+
+
+class StorePostgresqlDatabase(PooledPostgresqlDatabase):
     """Every session in UTC. Columns hold naive UTC (``fields.UTCDateTimeField``); a value
     compared without a field to convert it (``COALESCE(started_at, ...) >= %s``) reaches
     PostgreSQL as an aware ``timestamptz``, and PostgreSQL compares by reading the naive
-    column in the session's time zone: the server's or the role's default, often local."""
+    column in the session's time zone: the server's or the role's default, often local.
+
+    Pooled: the daemon's threads (one per cluster, a few for actions) hand their
+    connection back after each job (:func:`release_connection`), and its pool is bounded
+    (:func:`open_store`): a daemon holds at most that many connections, however many
+    clusters it syncs, and a job that finds them all busy waits for one."""
 
     def _initialize_connection(self, conn: Any) -> None:
         with conn.cursor() as cursor:
             cursor.execute("SET TIME ZONE 'UTC'")
 
 
-def connect(url: str) -> Database:
-    """A database for ``url`` (``sqlite:///relative``, ``sqlite:////abs``, ``postgresql://``)."""
+def connect(url: str, *, max_connections: int | None = None) -> Database:
+    """A database for ``url`` (``sqlite:///relative``, ``sqlite:////abs``, ``postgresql://``).
+    ``max_connections`` bounds a PostgreSQL pool (None: as many as threads ask for)."""
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
         path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else ""
@@ -69,23 +82,27 @@ def connect(url: str) -> Database:
             password=parsed.password,
             host=parsed.hostname,
             port=parsed.port,
+            max_connections=max_connections,
+            stale_timeout=POOL_STALE_SECONDS,
+            timeout=POOL_WAIT_SECONDS if max_connections else None,
         )
     raise ConfigError(
         f"[database] url {url!r}: unsupported scheme {parsed.scheme!r} (use sqlite or postgresql)"
     )
 
 
-def bind_store(url: str) -> Database:
+def bind_store(url: str, *, max_connections: int | None = None) -> Database:
     """Connect and bind the models to the database, leaving the schema as it is."""
-    db = connect(url)
+    db = connect(url, max_connections=max_connections)
     database_proxy.initialize(db)
     return db
 
 
-def open_store(url: str) -> Database:
+def open_store(url: str, *, max_connections: int | None = None) -> Database:
     """Connect, bind the models and bring the schema up to date: the daemon's and
-    ``basecamp db upgrade``'s way in (they own the schema)."""
-    db = bind_store(url)
+    ``basecamp db upgrade``'s way in (they own the schema). ``max_connections``: as in
+    :func:`connect`."""
+    db = bind_store(url, max_connections=max_connections)
     migrations.upgrade(db)
     return db
 
@@ -116,6 +133,15 @@ def open_for_reading(url: str) -> Database:
             f"The store at {url} is at schema version {version}, newer than this basecamp "
             f"knows ({migrations.LATEST_VERSION}): upgrade basecamp.")
     return db
+
+
+def release_connection() -> None:
+    """After a job on a worker thread: hand this thread's connection back to the pool
+    (PostgreSQL), for the next job on any thread. SQLite keeps its connection per thread:
+    opening one there costs the pragmas again and holds nothing on a server."""
+    db = database_proxy.obj
+    if isinstance(db, PooledDatabase) and not db.is_closed() and not db.in_transaction():
+        db.close()
 
 
 def close_connection() -> None:

@@ -157,3 +157,63 @@ def test_who_queued_an_action_is_the_database_role_on_postgres(db_store: Databas
         assert rows == {"ds.a": (role, "mallory"), "ds.b": (role, "eve")}
     else:
         assert rows == {"ds.a": ("mallory", "mallory"), "ds.b": ("eve", None)}
+
+
+@pytest.mark.postgres
+def test_worker_threads_share_pooled_connections(postgres_store: Database) -> None:
+    """A daemon's threads (one per cluster) hand their connection back after each job:
+    twelve threads taking turns hold one PostgreSQL connection between them, not twelve."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from daemon.store.db import release_connection
+
+    def job() -> None:
+        try:
+            Event.select().count()
+        finally:
+            release_connection()
+
+    def backends() -> int:
+        return postgres_store.execute_sql(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()").fetchone()[0]
+
+    postgres_store.connect(reuse_if_open=True)
+    pools = [ThreadPoolExecutor(1) for _ in range(12)]
+    try:
+        for pool in pools:
+            pool.submit(job).result()
+        assert backends() == 2  # this thread's and the one the workers took turns with
+    finally:
+        for pool in pools:
+            pool.shutdown()
+
+
+@pytest.mark.postgres
+def test_a_bounded_pool_makes_jobs_wait_for_a_connection(postgres_url: str) -> None:
+    """The daemon's pool is bounded: twelve threads at once never hold more than its
+    connections, and each waits its turn instead of failing."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from playhouse.pool import PooledDatabase
+
+    from daemon.store.db import connect
+
+    db = connect(create_database(postgres_url), max_connections=3)
+    assert isinstance(db, PooledDatabase)
+
+    def job() -> int:
+        try:
+            with db.atomic():
+                seen = db.execute_sql("SELECT count(*) FROM pg_stat_activity "
+                                      "WHERE datname = current_database()").fetchone()[0]
+                db.execute_sql("SELECT pg_sleep(0.1)")
+            return seen
+        finally:
+            db.close()  # what release_connection does for the daemon's bound store
+
+    try:
+        with ThreadPoolExecutor(12) as pool:
+            seen = list(pool.map(lambda _: job(), range(12)))
+        assert len(seen) == 12 and max(seen) <= 3
+    finally:
+        db.close_all()
