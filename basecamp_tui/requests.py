@@ -101,9 +101,10 @@ class ActionRequests:
         which task instances it clears, then queue one clear per run."""
         self._start(self._prepare_clear, list(run_ids), task_ids)
 
-    def mark(self, run_ids: list[str], task_id: str | None = None) -> None:
-        """``M``: success or failed, for the runs (or one task of one run)."""
-        self._start(self._prepare_mark, list(run_ids), task_id)
+    def mark(self, run_ids: list[str], task_id: str | None = None, map_index: int = -1) -> None:
+        """``M``: success or failed, for the runs (or one task of one run: one mapped
+        instance of it when ``map_index`` is given)."""
+        self._start(self._prepare_mark, list(run_ids), task_id, map_index)
 
     def respond(self, run_id: str, task_id: str | None = None) -> None:
         """``i``: the question of the run's task waiting for input (the selected task's,
@@ -217,9 +218,10 @@ class ActionRequests:
 
         self._ask(ConfirmDialog(question, detail=detail, confirm_label="Clear"), answered)
 
-    def _prepare_mark(self, run_ids: list[str], task_id: str | None) -> None:
+    def _prepare_mark(self, run_ids: list[str], task_id: str | None, map_index: int) -> None:
         runs = [checked_run("mark", run_id) for run_id in run_ids]
-        what = Text(f"task {task_id} of {runs[0].public_id}" if task_id and len(runs) == 1
+        task = task_id if map_index < 0 else f"{task_id}[{map_index}]"
+        what = Text(f"task {task} of {runs[0].public_id}" if task_id and len(runs) == 1
                     else runs[0].public_id if len(runs) == 1 else f"{len(runs)} runs")
         effect = ("Airflow sets the task's state; downstream tasks follow their trigger rules."
                   if task_id else "Airflow sets the run's state; tasks still running end on "
@@ -228,7 +230,8 @@ class ActionRequests:
         def chosen(state: str | None) -> None:
             if state:
                 self._start(self._enqueue_many, "mark", [run.public_id for run in runs],
-                            {"state": state, "task_id": task_id}, None, f"mark {state}")
+                            {"state": state, "task_id": task_id, "map_index": map_index}, None,
+                            f"mark {state}")
 
         self._ask(MarkDialog(what, effect), chosen)
 

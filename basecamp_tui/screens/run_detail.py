@@ -412,7 +412,8 @@ class RunDetailScreen(Screen[None]):
     def action_mark(self) -> None:
         key, run = self.selected_task(), self.data.run if self.data else None
         if run is not None:
-            requests_for(self.app).mark([run.public_id], key.task_id if key else None)
+            requests_for(self.app).mark([run.public_id], key.task_id if key else None,
+                                        key.map_index if key else -1)
 
     def action_respond(self) -> None:
         key, run = self.selected_task(), self.data.run if self.data else None

@@ -227,3 +227,24 @@ async def test_run_detail_shows_the_question_and_i_opens_it(store: Any) -> None:
         assert "waiting for input load: Publish [b]daily clicks[/b]?  (i answers)" in header
         await pilot.press("i")
         await pilot_until(pilot, lambda: isinstance(app.screen, RespondDialog))
+
+
+async def test_mark_from_the_run_detail_marks_the_selected_mapped_instance(store: Any) -> None:
+    from textual.widgets import DataTable
+
+    from basecamp_tui.screens import RunDetailScreen
+
+    build_store()
+    app = DetailHarness(lambda: RunDetailScreen(RUNNING_RUN))
+    async with app.run_test() as pilot:
+        await settle(pilot)
+        app.screen.query_one("#run-tasks", DataTable).move_cursor(row=2)  # transform[1]
+        await settle(pilot)
+        await pilot.press("M")
+        await pilot_until(pilot, lambda: isinstance(app.screen, MarkDialog))
+        await pilot.pause()
+        assert plain(app.screen.query_one("#question")) == f"Mark task transform[1] of {RUNNING_RUN} as…"
+        await pilot.press("f")
+        await settle(pilot)
+        [mark] = queued("mark")
+        assert mark.params == {"state": "failed", "task_id": "transform", "map_index": 1}
