@@ -10,7 +10,6 @@ import click
 
 from basecamp_cli.options import global_options, globals_of
 from basecamp_cli.output import print_json, print_table
-from daemon.airflow import AirflowClient
 from daemon.core.config import load_config
 from daemon.core.errors import BasecampError
 from daemon.store import migrations
@@ -41,7 +40,9 @@ def config_group() -> None:
 @click.pass_context
 def check_command(ctx: click.Context) -> None:
     """Validate the config and reach the store, the spec store and every cluster."""
-    from daemon.spec_store import spec_store_for  # boto3 is slow to import: only here
+    # boto3 and httpx are slow to import: only here, not in every command's start
+    from daemon.airflow import AirflowClient
+    from daemon.spec_store import spec_store_for
 
     config = load_config(globals_of(ctx).config)  # a broken file: exit 1 with file:line
     source = str(config.source) if config.source else "embedded defaults (no config file)"

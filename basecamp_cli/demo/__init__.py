@@ -10,16 +10,6 @@ own config and store are not read or changed.
 from __future__ import annotations
 
 import click
-from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-from basecamp_cli.demo.project import reset
-from basecamp_cli.demo.session import (
-    DemoInterrupted,
-    DemoSession,
-    Interrupts,
-    demo_paths,
-)
 
 
 @click.command("demo")
@@ -29,6 +19,18 @@ from basecamp_cli.demo.session import (
 @click.option("--read-only", is_flag=True, help="Open the dashboard without action keys.")
 def demo_command(start_over: bool, read_only: bool) -> None:
     """A local Airflow 3, the daemon and the dashboard on a demo world of their own."""
+    # Imported here: every other command (and the dashboard) starts without them.
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from basecamp_cli.demo.project import reset
+    from basecamp_cli.demo.session import (
+        DemoInterrupted,
+        DemoSession,
+        Interrupts,
+        demo_paths,
+    )
+
     where = demo_paths()
     if start_over:
         reset(where)
