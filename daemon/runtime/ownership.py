@@ -17,16 +17,20 @@ be held twice, so two daemons never own one cluster, whatever their clocks say. 
 ``cluster.owner`` column only reports ownership (for ``basecamp clusters``); the locks
 decide it.
 
+Who can sync what: each daemon also holds a *shared* advisory lock per cluster in its
+``[[clusters]]`` (its "serves" locks), so every daemon reads from ``pg_locks`` which live
+daemon can take which cluster. Daemons whose configs differ (a cluster being added to
+them one by one) then still agree: a cluster goes only to a daemon that has it.
+
 Fair share: every daemon computes the same assignment from the same inputs (the live
-daemons and its configured clusters) by bounded rendezvous hashing: each cluster goes to
-the daemon that ranks it highest among those with room left (at most ceil(clusters /
-daemons) each), so a join or a leave moves few clusters; the store jobs go to the
-daemon that ranks them highest.
-A daemon takes the units assigned to it once their locks are free and hands over the
-ones assigned to others (after a run sync in progress has finished). Daemons wake each
-other with NOTIFY when they join or leave, and look again every ``interval`` seconds.
-Daemons sharing a store are expected to have the same ``[[clusters]]``: a cluster only
-some of them know is assigned by each of them as if the others knew it too.
+daemons and the clusters each serves) by bounded rendezvous hashing: each cluster goes to
+the daemon that ranks it highest among those serving it with room left (at most
+ceil(clusters / daemons) each; over that only when no daemon serving it has room), so a
+join or a leave moves few clusters; the store jobs go to the daemon that ranks them
+highest. A daemon takes the units assigned to it once their locks are free and hands
+over the ones assigned to others (after a run sync in progress has finished). Daemons
+wake each other with NOTIFY when they join or leave, and look again every ``interval``
+seconds.
 
 A lost network: the server keeps a session's locks until it notices that the client is
 gone, so the lock session asks the server to probe it with TCP keepalives (gone after
@@ -42,7 +46,7 @@ import os
 import select
 import threading
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from typing import Any, Protocol
 
 from peewee import PostgresqlDatabase
@@ -62,8 +66,8 @@ STOP_QUIESCE_SECONDS = 2.0
 """Stopping waits this long at most for all of them together."""
 _KEEPALIVES = ("SET tcp_keepalives_idle = 10", "SET tcp_keepalives_interval = 5",
                "SET tcp_keepalives_count = 3")
-_HELD_KEYS = """
-SELECT (classid::bigint << 32) | objid::bigint FROM pg_locks
+_ADVISORY_LOCKS = """
+SELECT pid, (classid::bigint << 32) | objid::bigint, mode = 'ShareLock' FROM pg_locks
 WHERE locktype = 'advisory' AND objsubid = 1 AND granted
   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
 """
@@ -104,25 +108,36 @@ def lock_key(unit: str) -> int:
     return int.from_bytes(digest, "big") & 0x7FFF_FFFF_FFFF_FFFF
 
 
-def _rank(daemon: str, unit: str) -> bytes:
+def serves_key(cluster: str) -> int:
+    """The shared lock a daemon holds for each cluster it has in its config."""
+    return lock_key(f"*serves* {cluster}")
+
+
+def _rank(daemon: str, unit: object) -> bytes:
     return hashlib.blake2b(f"{daemon}\0{unit}".encode(), digest_size=8).digest()
 
 
-def assign(clusters: Collection[str], daemons: Collection[str]) -> dict[str, str]:
+def assign(served: Mapping[str, Collection[Hashable]]) -> dict[Hashable, str]:
     """Unit → daemon, the same on every daemon given the same inputs (see the module
-    docstring): at most ceil(clusters / daemons) clusters each; the store jobs go to
-    the daemon that ranks them highest."""
-    if not daemons:
+    docstring). ``served``: each live daemon → the units (clusters) it can take. A unit
+    goes to a daemon serving it, at most ceil(units / serving daemons) each unless no
+    daemon serving it has room; the store jobs go to the daemon that ranks them highest."""
+    if not served:
         return {}
-    room = -(-len(clusters) // len(daemons))
-    load = dict.fromkeys(daemons, 0)
-    assignment = {STORE_JOBS: max(daemons, key=lambda d: (_rank(d, STORE_JOBS), d))}
-    for cluster in sorted(clusters):
-        for daemon in sorted(daemons, key=lambda d: (_rank(d, cluster), d), reverse=True):
-            if load[daemon] < room:
-                assignment[cluster] = daemon
-                load[daemon] += 1
-                break
+    assignment: dict[Hashable, str] = {
+        STORE_JOBS: max(served, key=lambda d: (_rank(d, STORE_JOBS), d))}
+    units = sorted({unit for held in served.values() for unit in held}, key=str)
+    serving = [daemon for daemon, held in served.items() if held]
+    if not units:
+        return assignment
+    room = -(-len(units) // len(serving))
+    load = dict.fromkeys(serving, 0)
+    for unit in units:
+        ranked = sorted((d for d in serving if unit in served[d]),
+                        key=lambda d: (_rank(d, unit), d), reverse=True)
+        daemon = next((d for d in ranked if load[d] < room), ranked[0])
+        assignment[unit] = daemon
+        load[daemon] += 1
     return assignment
 
 
@@ -148,6 +163,8 @@ class SharedOwnership:
         self.on_taken = on_taken
         self.on_live = on_live
         self._held: set[str] = set()
+        self._serving: set[int] = set()
+        """The serves keys this daemon's lock session holds (shared)."""
         self._conn: Any = None
         self._broken_logged = False
         self._wake_read, self._wake_write = os.pipe()
@@ -228,6 +245,7 @@ class SharedOwnership:
                         "over until it is back", exc)
             self._broken_logged = True
         self._held.clear()
+        self._serving.clear()
         if self._conn is not None:
             try:
                 self._conn.close()
@@ -235,20 +253,45 @@ class SharedOwnership:
                 pass
         self._conn = None
 
-    def live_daemons(self) -> set[str]:
-        """The daemons holding their alive lock (this one included)."""
+    def live_daemons(self) -> dict[str, set[int]]:
+        """The daemons holding their alive lock (this one included), each with the serves
+        keys it holds."""
         with self._conn.cursor() as cursor:
-            cursor.execute(_HELD_KEYS)
-            held = {key for (key,) in cursor.fetchall()}
+            cursor.execute(_ADVISORY_LOCKS)
+            locks = cursor.fetchall()
         rows = DaemonLease.select(DaemonLease.holder).where(
             DaemonLease.key.startswith(SHARED_KEY_PREFIX) & DaemonLease.stopped_at.is_null())
-        return {row.holder for row in rows if lock_key(row.holder) in held} | {self.holder}
+        alive_keys = {lock_key(holder): holder for holder in {row.holder for row in rows} | {self.holder}}
+        pids = {pid: alive_keys[key] for pid, key, shared in locks if not shared and key in alive_keys}
+        served: dict[str, set[int]] = {holder: set() for holder in pids.values()}
+        for pid, key, shared in locks:
+            if shared and pid in pids:
+                served[pids[pid]].add(key)
+        served.setdefault(self.holder, set(self._serving))
+        return served
+
+    def _serve(self) -> dict[int, str]:
+        """Hold a serves lock for each configured cluster (and no other); serves key →
+        cluster."""
+        wanted = {serves_key(name): name for name in self.clusters()}
+        with self._conn.cursor() as cursor:
+            for key in sorted(set(wanted) - self._serving):
+                cursor.execute("SELECT pg_advisory_lock_shared(%s)", (key,))
+                self._serving.add(key)
+            for key in sorted(self._serving - set(wanted)):
+                cursor.execute("SELECT pg_advisory_unlock_shared(%s)", (key,))
+                self._serving.discard(key)
+        return wanted
 
     def rebalance(self) -> None:
         """One look: take what is assigned to this daemon and free, hand over the rest."""
-        live = self.live_daemons()
-        self.on_live(live)
-        mine = {unit for unit, daemon in assign(self.clusters(), live).items() if daemon == self.holder}
+        mine_by_key = self._serve()
+        served = self.live_daemons()
+        self.on_live(set(served))
+        assignment = assign(served)
+        mine = {name for key, name in mine_by_key.items() if assignment.get(key) == self.holder}
+        if assignment.get(STORE_JOBS) == self.holder:
+            mine.add(STORE_JOBS)
         leaving = sorted(self._held - mine)
         self._held -= set(leaving)  # no new job starts on any of them from here on
         for unit in leaving:  # so the waits for syncs in progress overlap

@@ -17,26 +17,44 @@ from daemon.store.models import Cluster
 CLUSTERS = [f"c{i}" for i in range(6)]
 
 
+def everyone(clusters: list[str], daemons: list[str]) -> dict[str, list[str]]:
+    return {daemon: clusters for daemon in daemons}
+
+
 def test_every_cluster_goes_to_one_daemon_in_fair_shares():
     daemons = ["h1:1:a", "h2:2:b", "h3:3:c"]
-    assignment = assign(CLUSTERS, daemons)
+    assignment = assign(everyone(CLUSTERS, daemons))
     assert set(assignment) == {*CLUSTERS, STORE_JOBS}
     assert sorted(Counter(assignment[c] for c in CLUSTERS).values()) == [2, 2, 2]
-    assert assignment == assign(list(reversed(CLUSTERS)), list(reversed(daemons)))  # same everywhere
+    # the same everywhere
+    assert assignment == assign(everyone(list(reversed(CLUSTERS)), list(reversed(daemons))))
     fifty = [f"c{i}" for i in range(50)]
-    assert max(Counter(assign(fifty, daemons)[c] for c in fifty).values()) == 17
+    assert max(Counter(assign(everyone(fifty, daemons))[c] for c in fifty).values()) == 17
 
 
 def test_a_join_moves_only_a_share():
     fifty = [f"c{i}" for i in range(50)]
-    before = assign(fifty, ["h1:1:a", "h2:2:b", "h3:3:c"])
-    after = assign(fifty, ["h1:1:a", "h2:2:b", "h3:3:c", "h4:4:d"])
+    before = assign(everyone(fifty, ["h1:1:a", "h2:2:b", "h3:3:c"]))
+    after = assign(everyone(fifty, ["h1:1:a", "h2:2:b", "h3:3:c", "h4:4:d"]))
     moved = sum(1 for c in fifty if before[c] != after[c])
     assert 12 <= moved <= 20  # a quarter is the least possible (12.5); not a reshuffle
 
 
+def test_a_cluster_goes_only_to_a_daemon_that_has_it():
+    """Configs that differ (a cluster being added to the daemons one by one): every
+    cluster still goes to exactly one daemon that has it (the shares are fair again once
+    the configs agree)."""
+    fifty = [f"c{i}" for i in range(50)]
+    served = {"h1:1:a": fifty + ["new"], "h2:2:b": fifty, "h3:3:c": fifty[:10]}
+    assignment = assign(served)
+    assert assignment["new"] == "h1:1:a"
+    assert all(assignment[c] == "h1:1:a" or c in served[assignment[c]] for c in fifty)
+    assert all(c in fifty[:10] for c, d in assignment.items() if d == "h3:3:c" and c != STORE_JOBS)
+    assert len(assignment) == 52  # fifty, "new" and the store jobs
+
+
 def test_no_daemons_no_assignment():
-    assert assign(CLUSTERS, []) == {}
+    assert assign({}) == {}
 
 
 class Member:
@@ -96,6 +114,16 @@ def test_a_lost_lock_session_owns_nothing_until_it_is_back(store):
     assert not one.ownership.owns("c0") and not one.ownership.runs_store_jobs()
     one.ownership.step()  # connects again
     assert one.ownership.held() == {*CLUSTERS, STORE_JOBS}
+
+
+def test_daemons_with_different_clusters_take_only_their_own(store):
+    """A cluster only one daemon has is synced by that one; none is left to nobody."""
+    one, two = Member(store, CLUSTERS[:4]), Member(store, CLUSTERS[2:])
+    settle(one, two)
+    mine, theirs = one.ownership.held() - {STORE_JOBS}, two.ownership.held() - {STORE_JOBS}
+    assert not mine & theirs and (mine | theirs) == set(CLUSTERS)
+    assert {"c0", "c1"} <= mine and {"c4", "c5"} <= theirs
+    assert one.ownership.runs_store_jobs() != two.ownership.runs_store_jobs()
 
 
 def test_stopping_hands_everything_over_at_once(store):
