@@ -7,24 +7,15 @@ Airflow 3.3 runs under the ``airflow`` marker, Airflow 2.11 under ``airflow2``.
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import date, timedelta
 
 import pytest
 
-from daemon.actions import enqueue
-from daemon.actions.context import ExecContext
-from daemon.actions.executor import ActionExecutor
 from daemon.airflow import AirflowClient
-from daemon.core.config import parse_config
 from daemon.read.runs import run_detail
-from daemon.run_sync import RunSync
-from daemon.spec_store import LocalSpecStore
-from daemon.spec_sync import SpecSync
-from daemon.store.clusters import upsert_clusters
-from daemon.store.models import Action, Run, TaskInstance, TaskTry, Workflow
+from daemon.store.models import Run, TaskInstance, TaskTry, Workflow
 from tests.airflow_server import wait_for_dag
-from tests.integration.conftest import POLL, TEAM, cluster_for
+from tests.integration.conftest import POLL, TEAM, carried_out, operated
 from tests.specs import spec_yaml
 from tests.waiting import wait_until
 
@@ -43,54 +34,32 @@ def world(store, airflow, monkeypatch, request):
     (airflow.spec_dir / "code").mkdir(parents=True, exist_ok=True)
     (airflow.spec_dir / "manual").mkdir(parents=True, exist_ok=True)
     (airflow.spec_dir / "code" / f"{name}.yaml").write_bytes(spec_yaml(name, team=TEAM, parameters=PARAMS))
-    monkeypatch.setenv("IT_AIRFLOW_PASSWORD", airflow.password)
-    cluster = cluster_for(airflow)
-    upsert_clusters([cluster])
-    specs = LocalSpecStore(airflow.spec_dir)
-    spec_sync = SpecSync(store, specs, max_spec_bytes=1 << 20, max_delete_fraction=1)
-    spec_sync.run()
-    client = AirflowClient(cluster)
-    run_sync = RunSync(store, cluster, client, lookback_hours=1, stale_threshold_hours=1)
-    config = dataclasses.replace(parse_config("", None), clusters=(cluster,))
-    ctx = ExecContext(config=config, clients={cluster.name: client}, spec_store=specs,
-                      sync_specs=spec_sync.run, sync_runs=lambda _c: [run_sync.run()],
-                      poll_seconds=1.0)
-    wait_for_dag(airflow, f"bc__{name}", timeout=180)
-    yield {"name": name, "dag_id": f"bc__{name}", "client": client, "run_sync": run_sync,
-           "executor": ActionExecutor(ctx, "it"), "airflow": airflow}
-    client.close()
-
-
-def carry_out(world, kind: str, target: str, **kwargs) -> Action:
-    action = enqueue(kind, target, **kwargs)
-    executor: ActionExecutor = world["executor"]
-    executor.execute(executor.claim(action.id))
-    done = Action.get_by_id(action.id)
-    assert done.state == "done", done.message
-    return done
+    world = operated(store, airflow, monkeypatch, [f"bc__{name}"])
+    yield {**world, "name": name, "dag_id": f"bc__{name}"}
+    world["client"].close()
 
 
 def test_pause_and_unpause(world):
     client, name, dag_id = world["client"], world["name"], world["dag_id"]
-    assert carry_out(world, "pause", name).message.startswith(f"Paused {name}")
+    assert carried_out(world, "pause", name).message.startswith(f"Paused {name}")
     assert client.dag_is_paused(dag_id) is True
     assert Workflow.get(Workflow.dataset_name == name).status == "paused"
-    assert carry_out(world, "pause", name).message == f"{name} is already paused; nothing to do."
-    carry_out(world, "unpause", name)
+    assert carried_out(world, "pause", name).message == f"{name} is already paused; nothing to do."
+    carried_out(world, "unpause", name)
     assert client.dag_is_paused(dag_id) is False
     assert Workflow.get(Workflow.dataset_name == name).status == "active"
 
 
 def test_run_with_parameters_then_stop_a_running_run(world):
     client, name, dag_id, sync = world["client"], world["name"], world["dag_id"], world["run_sync"]
-    done = carry_out(world, "run", name, params={"parameters": {"day": "2024-01-02"}})
+    done = carried_out(world, "run", name, params={"parameters": {"day": "2024-01-02"}})
     assert done.message == f"Run started: {done.result['run_id']}"
     dag_run_id = done.result["dag_run_id"]
     assert client.get_dag_run(dag_id, dag_run_id).conf == {"demo_seconds": 0, "day": "2024-01-02", "fail_tries": 0}
     wait_until(lambda: Run.get(Run.dag_run_id == dag_run_id).status == "SUCCESS", 180,
                "the run to succeed", step=sync.run, interval=POLL)
 
-    slow = carry_out(world, "run", name, params={"parameters": {"demo_seconds": "120"}})
+    slow = carried_out(world, "run", name, params={"parameters": {"demo_seconds": "120"}})
     slow_id = slow.result["dag_run_id"]
     # Asked of Airflow itself: on Airflow 2 a task starting does not move its run's
     # updated_at, so the store may only learn of it with the run's next change.
@@ -99,12 +68,12 @@ def test_run_with_parameters_then_stop_a_running_run(world):
 
     wait_until(lambda: airflow_tasks().get("run_query") == "running", 180,
                "run_query to be running", show=airflow_tasks, interval=POLL)
-    stopped = carry_out(world, "stop", slow.result["run_id"], reason="integration test")
+    stopped = carried_out(world, "stop", slow.result["run_id"], reason="integration test")
     assert stopped.result["status"] == "STOPPED", stopped.message
     assert client.get_dag_run(dag_id, slow_id).state == "failed"
     sync.run()
     assert Run.get(Run.dag_run_id == slow_id).status == "STOPPED"
-    again = carry_out(world, "stop", slow.result["run_id"])
+    again = carried_out(world, "stop", slow.result["run_id"])
     assert again.message.endswith("already finished (failed); nothing to stop.")
 
 
@@ -113,10 +82,10 @@ def test_backfill_of_a_three_day_range(world):
     start = date.today() - timedelta(days=5)
     end = start + timedelta(days=2)
     request = {"start": start.isoformat(), "end": end.isoformat()}
-    preview = carry_out(world, "backfill", name, params={**request, "dry_run": True})
+    preview = carried_out(world, "backfill", name, params={**request, "dry_run": True})
     expected = [f"{start + timedelta(days=i)}T09:00:00Z" for i in range(3)]
     assert preview.result["logical_dates"] == expected
-    done = carry_out(world, "backfill", name, params=request)
+    done = carried_out(world, "backfill", name, params=request)
     assert (done.result["total"], done.result["succeeded"]) == (3, 3), done.message
     assert (done.progress_done, done.progress_total) == (3, 3)
     for dag_run_id in done.result["dag_run_ids"]:
@@ -127,11 +96,11 @@ def test_register_and_unregister(world):
     airflow, client = world["airflow"], world["client"]
     name = f"act.reg.{airflow.api_version}"
     text = spec_yaml(name, team=TEAM).decode()
-    done = carry_out(world, "register", name, params={"spec_yaml": text})
+    done = carried_out(world, "register", name, params={"spec_yaml": text})
     assert done.message == f"Registered {name} (manual/{name}.yaml); status active."
     assert (airflow.spec_dir / "manual" / f"{name}.yaml").read_text() == text
     wait_for_dag(airflow, f"bc__{name}", timeout=180)
-    gone = carry_out(world, "unregister", name)
+    gone = carried_out(world, "unregister", name)
     assert gone.result["paused_dag_id"] == f"bc__{name}"
     assert client.dag_is_paused(f"bc__{name}") is True
     assert not (airflow.spec_dir / "manual" / f"{name}.yaml").exists()
@@ -140,16 +109,16 @@ def test_register_and_unregister(world):
 
 def test_clear_retries_a_failed_run_until_it_succeeds_and_mark_sets_states(world):
     name, client, dag_id, sync = world["name"], world["client"], world["dag_id"], world["run_sync"]
-    started = carry_out(world, "run", name, params={"parameters": {"fail_tries": "1"}})
+    started = carried_out(world, "run", name, params={"parameters": {"fail_tries": "1"}})
     run_id, dag_run_id = started.result["run_id"], started.result["dag_run_id"]
     wait_until(lambda: Run.get(Run.dag_run_id == dag_run_id).status == "FAILED", 180,
                "the first try to fail", step=sync.run, interval=POLL)
 
-    preview = carry_out(world, "clear", run_id, params={"dry_run": True})
+    preview = carried_out(world, "clear", run_id, params={"dry_run": True})
     assert set(preview.result["task_instances"]) >= {"run_query", "publish"}  # and downstream
     assert client.get_dag_run(dag_id, dag_run_id).state == "failed"  # a dry run changes nothing
 
-    cleared = carry_out(world, "clear", run_id)
+    cleared = carried_out(world, "clear", run_id)
     assert cleared.result["changed"] is True
     assert Run.get(Run.dag_run_id == dag_run_id).status in ("PENDING", "RUNNING")  # at once
     wait_until(lambda: Run.get(Run.dag_run_id == dag_run_id).status == "SUCCESS", 180,
@@ -158,10 +127,10 @@ def test_clear_retries_a_failed_run_until_it_succeeds_and_mark_sets_states(world
     assert tries["run_query"] >= 2
     check_tries_and_queued_times(client, dag_id, dag_run_id, run_id)
 
-    carry_out(world, "mark", run_id, params={"state": "failed"})
+    carried_out(world, "mark", run_id, params={"state": "failed"})
     assert client.get_dag_run(dag_id, dag_run_id).state == "failed"
     assert Run.get(Run.dag_run_id == dag_run_id).status == "FAILED"
-    carry_out(world, "mark", run_id, params={"state": "success", "task_id": "publish"})
+    carried_out(world, "mark", run_id, params={"state": "success", "task_id": "publish"})
     states = {t.task_id: t.state for t in client.list_task_instances([(dag_id, dag_run_id)])}
     assert states["publish"] == "success"
 

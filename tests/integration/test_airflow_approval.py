@@ -6,28 +6,19 @@ finish, Reject fails it. An import error on the cluster shows with the health ch
 
 from __future__ import annotations
 
-import dataclasses
 import time
 
 import pytest
 
 from daemon.actions import enqueue
-from daemon.actions.context import ExecContext
-from daemon.actions.executor import ActionExecutor
-from daemon.airflow import AirflowClient
-from daemon.core.config import parse_config
 from daemon.core.errors import UserError
 from daemon.core.timefmt import utcnow
 from daemon.read.clusters import list_clusters
 from daemon.read.runs import run_detail
-from daemon.run_sync import RunSync
 from daemon.run_sync.health import check_cluster
-from daemon.spec_store import LocalSpecStore
-from daemon.spec_sync import SpecSync
-from daemon.store.clusters import upsert_clusters
-from daemon.store.models import Action, Event, Run
-from tests.airflow_server import AirflowServer, wait_for_dag
-from tests.integration.conftest import POLL, TEAM, cluster_for
+from daemon.store.models import Event, Run
+from tests.airflow_server import AirflowServer
+from tests.integration.conftest import POLL, TEAM, carry_out, operated
 from tests.specs import spec_yaml
 from tests.waiting import wait_until
 
@@ -40,29 +31,9 @@ def world(store, airflow3: AirflowServer, monkeypatch):
     (airflow3.spec_dir / "code").mkdir(parents=True, exist_ok=True)
     (airflow3.spec_dir / "code" / f"{NAME}.yaml").write_bytes(
         spec_yaml(NAME, team=TEAM, enabled=False) + APPROVAL)
-    monkeypatch.setenv("IT_AIRFLOW_PASSWORD", airflow3.password)
-    cluster = cluster_for(airflow3)
-    upsert_clusters([cluster])
-    specs = LocalSpecStore(airflow3.spec_dir)
-    spec_sync = SpecSync(store, specs, max_spec_bytes=1 << 20, max_delete_fraction=1)
-    assert spec_sync.run().ok
-    client = AirflowClient(cluster)
-    run_sync = RunSync(store, cluster, client, lookback_hours=1, stale_threshold_hours=1)
-    config = dataclasses.replace(parse_config("", None), clusters=(cluster,))
-    ctx = ExecContext(config=config, clients={cluster.name: client}, spec_store=specs,
-                      sync_specs=spec_sync.run, sync_runs=lambda _c: [run_sync.run()],
-                      poll_seconds=1.0)
-    wait_for_dag(airflow3, f"bc__{NAME}", timeout=180)
-    yield {"client": client, "run_sync": run_sync, "executor": ActionExecutor(ctx, "it"),
-           "cluster": cluster, "airflow": airflow3}
-    client.close()
-
-
-def carry_out(world, kind: str, target: str, **kwargs) -> Action:
-    action = enqueue(kind, target, **kwargs)
-    executor: ActionExecutor = world["executor"]
-    executor.execute(executor.claim(action.id))
-    return Action.get_by_id(action.id)
+    world = operated(store, airflow3, monkeypatch, [f"bc__{NAME}"])
+    yield world
+    world["client"].close()
 
 
 def waiting_run(world) -> str:

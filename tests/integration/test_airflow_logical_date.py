@@ -7,25 +7,15 @@ Airflow 3.3 runs under the ``airflow`` marker, Airflow 2.11 under ``airflow2``.
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from daemon.actions import enqueue, validate_request
-from daemon.actions.context import ExecContext
-from daemon.actions.executor import ActionExecutor
-from daemon.airflow import AirflowClient
-from daemon.core.config import parse_config
+from daemon.actions import validate_request
 from daemon.core.errors import UserError
-from daemon.run_sync import RunSync
-from daemon.spec_store import LocalSpecStore
-from daemon.spec_sync import SpecSync
-from daemon.store.clusters import upsert_clusters
-from daemon.store.models import Action, Run, TaskLog
-from tests.airflow_server import wait_for_dag
-from tests.integration.conftest import POLL, TEAM, cluster_for
+from daemon.store.models import Run, TaskLog
+from tests.integration.conftest import POLL, TEAM, carried_out, operated
 from tests.specs import spec_yaml
 from tests.waiting import wait_until
 
@@ -48,38 +38,15 @@ def world(store, airflow, monkeypatch):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(spec_yaml(name, team=TEAM, cron=crons[key], timezone=ZONE,
                                    parameters=EXAMPLE_PARAMETERS))
-    monkeypatch.setenv("IT_AIRFLOW_PASSWORD", airflow.password)
-    cluster = cluster_for(airflow)
-    upsert_clusters([cluster])
-    specs = LocalSpecStore(airflow.spec_dir)
-    spec_sync = SpecSync(store, specs, max_spec_bytes=1 << 20, max_delete_fraction=1)
-    spec_sync.run()
-    client = AirflowClient(cluster)
-    run_sync = RunSync(store, cluster, client, lookback_hours=1, stale_threshold_hours=1)
-    config = dataclasses.replace(parse_config("", None), clusters=(cluster,))
-    ctx = ExecContext(config=config, clients={cluster.name: client}, spec_store=specs,
-                      sync_specs=spec_sync.run, sync_runs=lambda _c: [run_sync.run()],
-                      poll_seconds=1.0)
-    for name in names.values():
-        wait_for_dag(airflow, f"bc__{name}", timeout=180)
-    yield {"names": names, "client": client, "run_sync": run_sync,
-           "executor": ActionExecutor(ctx, "it")}
-    client.set_dag_paused(f"bc__{names['minutely']}", True)  # spare the shared server
-    client.close()
-
-
-def carry_out(world, kind: str, target: str, **kwargs) -> Action:
-    action = enqueue(kind, target, **kwargs)
-    executor: ActionExecutor = world["executor"]
-    executor.execute(executor.claim(action.id))
-    done = Action.get_by_id(action.id)
-    assert done.state == "done", done.message
-    return done
+    world = operated(store, airflow, monkeypatch, [f"bc__{name}" for name in names.values()])
+    yield {**world, "names": names}
+    world["client"].set_dag_paused(f"bc__{names['minutely']}", True)  # spare the shared server
+    world["client"].close()
 
 
 def rendered_parameters(world, run: Run) -> str:
     """The ``prepare`` task's log (it logs the rendered parameters), fetched by basecamp."""
-    carry_out(world, "fetch_log", run.public_id, params={"task_id": "prepare"})
+    carried_out(world, "fetch_log", run.public_id, params={"task_id": "prepare"})
     return TaskLog.get((TaskLog.run_id == run.id) & (TaskLog.task_id == "prepare")).content
 
 
@@ -117,7 +84,7 @@ def test_a_backfill_without_parameters_runs_each_day_with_its_date(world):
     name, sync = world["names"]["daily"], world["run_sync"]
     start = date.today() - timedelta(days=4)
     end = start + timedelta(days=1)
-    done = carry_out(world, "backfill", name,
+    done = carried_out(world, "backfill", name,
                      params={"start": start.isoformat(), "end": end.isoformat()})
     assert (done.result["total"], done.result["succeeded"]) == (2, 2), done.message
     sync.run()
