@@ -26,7 +26,6 @@ from pathlib import Path
 import psycopg2
 import pytest
 from peewee import Database
-from playhouse.pool import PooledDatabase
 
 from daemon.store.db import open_for_reading, open_store
 from daemon.store.models import ALL_MODELS
@@ -206,15 +205,7 @@ def postgres_store(postgres_url: str) -> Iterator[Database]:
     """A fresh PostgreSQL database with the schema applied, bound to the models."""
     db = open_store(create_database(postgres_url))
     yield db
-    close_pool(db)
-
-
-def close_pool(db: Database) -> None:
-    """Close the test's connections, pooled ones included (a pooled ``close`` only hands
-    the connection back to the pool)."""
     db.close()
-    if isinstance(db, PooledDatabase):
-        db.close_all()
 
 
 STORE_BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -254,4 +245,4 @@ def db_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databas
             db.execute_sql("SET LOCAL lock_timeout = '5s'")
             db.execute_sql(f"TRUNCATE {tables} RESTART IDENTITY")
     yield db
-    close_pool(db)
+    db.close()

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from peewee import Database, SqliteDatabase
+from peewee import Database, PostgresqlDatabase, SqliteDatabase
 from playhouse.pool import PooledDatabase, PooledPostgresqlDatabase
 
 from daemon.core.errors import ConfigError, UserError
@@ -41,25 +41,31 @@ POOL_WAIT_SECONDS = 60
 """How long a thread waits for a connection of a full pool before its job fails."""
 
 
-class StorePostgresqlDatabase(PooledPostgresqlDatabase):
+class StorePostgresqlDatabase(PostgresqlDatabase):
     """Every session in UTC. Columns hold naive UTC (``fields.UTCDateTimeField``); a value
     compared without a field to convert it (``COALESCE(started_at, ...) >= %s``) reaches
     PostgreSQL as an aware ``timestamptz``, and PostgreSQL compares by reading the naive
     column in the session's time zone: the server's or the role's default, often local.
 
-    Pooled: the daemon's threads (one per cluster, a few for actions) hand their
-    connection back after each job (:func:`release_connection`), and its pool is bounded
-    (:func:`open_store`): a daemon holds at most that many connections, however many
-    clusters it syncs, and a job that finds them all busy waits for one."""
+    One connection per thread, closed with its thread: the dashboard's and the CLI's."""
 
     def _initialize_connection(self, conn: Any) -> None:
         with conn.cursor() as cursor:
             cursor.execute("SET TIME ZONE 'UTC'")
 
 
+class PooledStorePostgresqlDatabase(PooledPostgresqlDatabase, StorePostgresqlDatabase):
+    """The daemon's: a bounded pool. Its threads (one per cluster, a few for actions) hand
+    their connection back after each job (:func:`release_connection`), so a daemon holds
+    at most ``max_connections`` however many clusters it syncs, and a job that finds them
+    all busy waits for one. Only for threads that hand their connection back: the pool
+    keeps a connection checked out by a thread that ended without doing so."""
+
+
 def connect(url: str, *, max_connections: int | None = None) -> Database:
     """A database for ``url`` (``sqlite:///relative``, ``sqlite:////abs``, ``postgresql://``).
-    ``max_connections`` bounds a PostgreSQL pool (None: as many as threads ask for)."""
+    ``max_connections``: PostgreSQL connections come from a pool of at most that many
+    (:class:`PooledStorePostgresqlDatabase`); None: one per thread."""
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
         path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else ""
@@ -76,16 +82,14 @@ def connect(url: str, *, max_connections: int | None = None) -> Database:
                 "[database] url is PostgreSQL but psycopg2 is not installed: "
                 "pip install 'basecamp[postgres]'"
             ) from exc
-        return StorePostgresqlDatabase(
-            parsed.path.lstrip("/"),
-            user=parsed.username,
-            password=parsed.password,
-            host=parsed.hostname,
-            port=parsed.port,
-            max_connections=max_connections,
-            stale_timeout=POOL_STALE_SECONDS,
-            timeout=POOL_WAIT_SECONDS if max_connections else None,
-        )
+        params: dict[str, Any] = {"user": parsed.username, "password": parsed.password,
+                                  "host": parsed.hostname, "port": parsed.port}
+        name = parsed.path.lstrip("/")
+        if max_connections is None:
+            return StorePostgresqlDatabase(name, **params)
+        return PooledStorePostgresqlDatabase(
+            name, max_connections=max_connections, stale_timeout=POOL_STALE_SECONDS,
+            timeout=POOL_WAIT_SECONDS, **params)
     raise ConfigError(
         f"[database] url {url!r}: unsupported scheme {parsed.scheme!r} (use sqlite or postgresql)"
     )
@@ -136,9 +140,10 @@ def open_for_reading(url: str) -> Database:
 
 
 def release_connection() -> None:
-    """After a job on a worker thread: hand this thread's connection back to the pool
-    (PostgreSQL), for the next job on any thread. SQLite keeps its connection per thread:
-    opening one there costs the pragmas again and holds nothing on a server."""
+    """After a job on a worker thread: hand this thread's connection back to the daemon's
+    pool (:class:`PooledStorePostgresqlDatabase`), for the next job on any thread. Other
+    stores keep a connection per thread (on SQLite opening one costs the pragmas again and
+    holds nothing on a server)."""
     db = database_proxy.obj
     if isinstance(db, PooledDatabase) and not db.is_closed() and not db.in_transaction():
         db.close()

@@ -160,12 +160,14 @@ def test_who_queued_an_action_is_the_database_role_on_postgres(db_store: Databas
 
 
 @pytest.mark.postgres
-def test_worker_threads_share_pooled_connections(postgres_store: Database) -> None:
-    """A daemon's threads (one per cluster) hand their connection back after each job:
+def test_worker_threads_share_pooled_connections(postgres_url: str) -> None:
+    """The daemon's threads (one per cluster) hand their connection back after each job:
     twelve threads taking turns hold one PostgreSQL connection between them, not twelve."""
     from concurrent.futures import ThreadPoolExecutor
 
     from daemon.store.db import release_connection
+
+    db = open_store(create_database(postgres_url), max_connections=16)
 
     def job() -> None:
         try:
@@ -174,10 +176,9 @@ def test_worker_threads_share_pooled_connections(postgres_store: Database) -> No
             release_connection()
 
     def backends() -> int:
-        return postgres_store.execute_sql(
+        return db.execute_sql(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()").fetchone()[0]
 
-    postgres_store.connect(reuse_if_open=True)
     pools = [ThreadPoolExecutor(1) for _ in range(12)]
     try:
         for pool in pools:
@@ -186,6 +187,7 @@ def test_worker_threads_share_pooled_connections(postgres_store: Database) -> No
     finally:
         for pool in pools:
             pool.shutdown()
+        db.close_all()
 
 
 @pytest.mark.postgres
@@ -217,3 +219,32 @@ def test_a_bounded_pool_makes_jobs_wait_for_a_connection(postgres_url: str) -> N
         assert len(seen) == 12 and max(seen) <= 3
     finally:
         db.close_all()
+
+
+@pytest.mark.postgres
+def test_a_dashboard_thread_that_ends_leaves_no_connection_behind(postgres_url: str) -> None:
+    """The dashboard and the CLI read from short-lived threads that never hand anything
+    back: their store is not pooled, so a thread's connection closes with it."""
+    import gc
+    import threading
+
+    from daemon.store.db import open_for_reading
+    from tests.waiting import wait_until
+
+    url = create_database(postgres_url)
+    open_store(url).close()
+    db = open_for_reading(url)
+
+    def backends() -> int:
+        return db.execute_sql(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()").fetchone()[0]
+
+    for _ in range(5):
+        worker = threading.Thread(target=lambda: Event.select().count())
+        worker.start()
+        worker.join()
+    gc.collect()
+    try:
+        wait_until(lambda: backends() == 1, 10, "the ended threads' connections to close")
+    finally:
+        db.close()
