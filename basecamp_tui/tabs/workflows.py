@@ -33,7 +33,7 @@ class WorkflowsTable(LiveTable[WorkflowRow]):
         Column("dataset", "Dataset", 26), Column("source", "Source", 6),
         Column("status", "Status", 16), Column("recent", "Recent", 10),
         Column("last_run", "Last run", 13, drop=3), Column("next_run", "Next run", 11, drop=1),
-        Column("trend", "Duration", 8, drop=2), Column("cron", "Cron", 12, drop=4),
+        Column("trend", "Duration", 10, drop=2), Column("cron", "Cron", 12, drop=4),
         Column("timezone", "Timezone", 14, drop=5), Column("cluster", "Cluster", 14, drop=6),
         Column("team", "Team", 16, drop=7), Column("owner", "Owner", 22, drop=8),
         Column("error", "Error", 60, drop=9),
