@@ -307,7 +307,7 @@ class GridPanel(Vertical):
                     gap(text).append(f"{cell.instances} mapped instances", style=QUIET)
         text.append("\n")
         older = self.data is not None and self.data.older
-        text.append("← older runs" if older else "(the oldest run)", style=QUIET)
+        text.append("← older runs" if older else "(no older runs)", style=QUIET)
         if self.older_runs:
             gap(text, 3).append("newer runs →", style=QUIET)
         out.update(text)
